@@ -1,0 +1,87 @@
+"""Read data-capture objects from S3 (the caller passes a boto3 S3 client; nothing is imported here).
+
+SageMaker writes ``s3://<bucket>/<prefix>/<endpoint>/<variant>/YYYY/MM/DD/HH/<file>.jsonl``; the
+``YYYY/MM/DD/HH`` folder is the hour the records in the file were captured, so a time window can be
+selected from the listing alone, without reading every object. Keys without such a folder fall back to
+their ``LastModified``.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+from typing import Any, Iterable
+from urllib.parse import urlparse
+
+from .capture import CAPTURE_SUFFIXES, DEFAULT_SUM_TOLERANCE, BadRecord, ParseResult, parse_lines
+
+HOUR_PATH = re.compile(r"(?:^|/)(\d{4})/(\d{2})/(\d{2})/(\d{2})/[^/]+$")
+
+
+def parse_s3_uri(uri: str) -> tuple[str, str]:
+    """``s3://bucket/some/prefix`` -> ``("bucket", "some/prefix")``."""
+    parsed = urlparse(uri)
+    if parsed.scheme != "s3" or not parsed.netloc:
+        raise ValueError(f"not an s3:// URI: {uri!r}")
+    return parsed.netloc, parsed.path.lstrip("/")
+
+
+def hour_of_key(key: str) -> datetime | None:
+    """Start of the capture hour encoded in a SageMaker key, or None when the key has none."""
+    match = HOUR_PATH.search(key)
+    if not match:
+        return None
+    try:
+        return datetime(*(int(part) for part in match.groups()), tzinfo=timezone.utc)
+    except ValueError:
+        return None
+
+
+def object_in_window(obj: dict[str, Any], start: datetime | None, end: datetime | None) -> bool:
+    """Whether a listed object may hold records captured in ``[start, end]``.
+
+    With an hour folder, the hour ``[H, H+1h)`` must overlap the window; otherwise ``LastModified``
+    (when the file was last written) must fall inside it.
+    """
+    hour = hour_of_key(obj["Key"])
+    if hour is not None:
+        return (start is None or hour + timedelta(hours=1) > start) and (end is None or hour <= end)
+    modified = obj.get("LastModified")
+    if modified is None:
+        return True
+    if modified.tzinfo is None:
+        modified = modified.replace(tzinfo=timezone.utc)
+    return (start is None or modified >= start) and (end is None or modified <= end)
+
+
+def list_capture_objects(s3: Any, bucket: str, prefix: str, start: datetime | None = None,
+                         end: datetime | None = None, suffixes: Iterable[str] = CAPTURE_SUFFIXES) -> list[dict[str, Any]]:
+    """Capture objects under ``prefix`` (sorted by key) that may hold records in the window."""
+    suffixes = tuple(suffixes)
+    selected = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+        for obj in page.get("Contents", []):
+            if obj["Key"].endswith(suffixes) and object_in_window(obj, start, end):
+                selected.append(obj)
+    selected.sort(key=lambda o: o["Key"])
+    return selected
+
+
+def read_s3_bytes(s3: Any, bucket: str, key: str) -> bytes:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def parse_s3_objects(s3: Any, bucket: str, keys: Iterable[str], n_classes: int = 2,
+                     sum_tolerance: float = DEFAULT_SUM_TOLERANCE) -> ParseResult:
+    """Parse the listed objects; an unreadable object becomes one bad record, never an exception."""
+    result = ParseResult()
+    for key in keys:
+        source = f"s3://{bucket}/{key}"
+        try:
+            body = read_s3_bytes(s3, bucket, key)
+        except Exception as err:  # botocore ClientError and friends; keep going
+            result.extend(ParseResult(bad=[BadRecord(source, None, f"cannot read object: {err}")], files=1))
+            continue
+        result.extend(parse_lines(body.splitlines(), source=source, n_classes=n_classes,
+                                  sum_tolerance=sum_tolerance))
+    return result
