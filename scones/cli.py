@@ -8,6 +8,7 @@ import importlib
 import sys
 
 COMMAND_MODULES: list[str] = [
+    "scones.capture_report",
 ]
 
 

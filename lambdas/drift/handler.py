@@ -14,7 +14,7 @@ Environment
                           without a baseline the capture metrics are still published
     WINDOW_HOURS          look-back window in hours (default 24)
     THRESHOLD             low-confidence threshold (default: the baseline's, else 0.93)
-    METRICS_NAMESPACE     CloudWatch namespace (default ``SconesUnlimited/Drift``)
+    METRICS_NAMESPACE     CloudWatch namespace (default ``SconesUnlimited``, as stacks/config.py)
     ENDPOINT_NAME         value of the ``EndpointName`` dimension (default: last folder of the prefix)
     PSI_THRESHOLD, CLASS_MIX_THRESHOLD, LOW_CONFIDENCE_DELTA_THRESHOLD, MIN_RECORDS
                           drift thresholds (defaults 0.2, 0.15, 0.15, 30)
@@ -45,7 +45,7 @@ from .capture import DEFAULT_CLASS_NAMES, parse_inference_time
 from .drift import Baseline, BaselineError, DriftThresholds, baseline_from_bytes, build_report
 from .s3source import list_capture_objects, parse_s3_objects, parse_s3_uri, read_s3_bytes
 
-DEFAULT_NAMESPACE = "SconesUnlimited/Drift"
+DEFAULT_NAMESPACE = "SconesUnlimited"
 DEFAULT_WINDOW_HOURS = 24.0
 
 
