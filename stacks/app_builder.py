@@ -1,0 +1,36 @@
+"""Builds the whole CDK app (used by app.py and by the tests, so both synthesize the same thing)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import App, Aspects, Environment, Tags, Validations
+from cdk_nag import AwsSolutionsChecks
+
+from .config import SconesConfig
+from .data_stack import DataStack
+from .workflow_stack import WorkflowStack
+
+
+@dataclass
+class SconesApp:
+    app: App
+    config: SconesConfig
+    data: DataStack
+    workflow: WorkflowStack
+
+
+def build_app(app: App | None = None, *, env: Environment | None = None, nag: bool = True) -> SconesApp:
+    """Create every stack of the product in `app`, with cdk-nag AwsSolutions checks on."""
+    app = app or App()
+    config = SconesConfig.from_context(app)
+    prefix = "".join(part.capitalize() for part in config.project_name.split("-"))
+    data = DataStack(app, f"{prefix}Data", config=config, env=env,
+                     description="Scones Unlimited: data bucket for uploads, training data, models and captured traffic")
+    workflow = WorkflowStack(app, f"{prefix}Workflow", config=config, env=env,
+                             endpoint_name=config.endpoint_name,
+                             description="Scones Unlimited: image-routing workflow (Lambdas, state machine, trigger)")
+    workflow.add_stack_dependency(data)
+    Tags.of(app).add("project", config.project_name)
+    if nag:
+        Validations.of(app).add_plugins(AwsSolutionsChecks(app))
+    return SconesApp(app=app, config=config, data=data, workflow=workflow)

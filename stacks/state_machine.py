@@ -1,0 +1,271 @@
+"""The image-routing state machine, built from typed CDK tasks.
+
+One builder, one small `_create_*_step()` per business step. JSONPath only (not JSONata) so
+the synthesized definition also runs in moto's interpreter for local runs and tests.
+
+    Serialize image -> Valid image? -> Classify vehicle -> Check confidence -> Confident?
+        confident     -> Publish routing event -> Routed
+        not confident -> Route to review       -> Sent to review
+        invalid image -> Quarantine image -> Record quarantine reason -> Quarantined
+        any error     -> Report failure to review -> Processing failed (Fail, error and cause kept)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_events as events
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from aws_cdk import aws_stepfunctions_tasks as tasks
+from constructs import Construct
+
+from .config import SconesConfig
+
+ROUTING_EVENT_SOURCE = "scones.vehicle-classifier"
+ROUTING_EVENT_DETAIL_TYPE = "Vehicle Classified"
+# Errors of the Lambda service itself (not of our code) that are worth another attempt.
+LAMBDA_TRANSIENT_ERRORS = [
+    "Lambda.ServiceException",
+    "Lambda.AWSLambdaException",
+    "Lambda.SdkClientException",
+    "Lambda.TooManyRequestsException",
+    "Lambda.ClientExecutionTimeoutException",
+]
+# Raised by the classify function for endpoint throttling and 5xx answers.
+ENDPOINT_TRANSIENT_ERRORS = ["EndpointThrottledError", "EndpointUnavailableError"]
+EXECUTION_ID = "$$.Execution.Id"
+
+
+@dataclass(frozen=True)
+class WorkflowResources:
+    """What the state machine needs from the rest of the workflow stack."""
+
+    bucket: s3.IBucket
+    serialize_fn: lambda_.IFunction
+    classify_fn: lambda_.IFunction
+    filter_fn: lambda_.IFunction
+    routing_bus: events.IEventBus
+    review_queue: sqs.IQueue
+
+
+class ImageRoutingStateMachineBuilder:
+    """Builds the definition; the stack owns the StateMachine resource, logs and tracing."""
+
+    def __init__(self, scope: Construct, config: SconesConfig, resources: WorkflowResources) -> None:
+        self.scope = scope
+        self.config = config
+        self.r = resources
+
+    def build(self) -> sfn.IChainable:
+        failure = self._create_failure_path()
+        quarantine = self._create_quarantine_path(failure)
+        serialize = self._create_serialize_step(failure)
+        classify = self._create_classify_step(failure)
+        check = self._create_check_confidence_step(failure)
+        routed = self._create_routing_path(failure)
+        review = self._create_review_path(failure)
+        confident = (
+            sfn.Choice(self.scope, "Confident enough?")
+            .when(sfn.Condition.boolean_equals("$.decision.confident", True), routed)
+            .otherwise(review)
+        )
+        valid = (
+            sfn.Choice(self.scope, "Valid image?")
+            .when(sfn.Condition.boolean_equals("$.image.valid", True), classify.next(check).next(confident))
+            .otherwise(quarantine)
+        )
+        return serialize.next(valid)
+
+    # -- steps ---------------------------------------------------------------------------------
+    def _lambda_step(self, name: str, fn: lambda_.IFunction, payload: dict, result_path: str,
+                     failure: sfn.IChainable) -> tasks.LambdaInvoke:
+        step = tasks.LambdaInvoke(
+            self.scope, name,
+            lambda_function=fn,
+            payload=sfn.TaskInput.from_object({**payload, "execution_id": sfn.JsonPath.string_at(EXECUTION_ID)}),
+            payload_response_only=True,
+            retry_on_service_exceptions=False,
+            result_path=result_path,
+            task_timeout=sfn.Timeout.duration(Duration.seconds(60)),
+        )
+        step.add_retry(errors=LAMBDA_TRANSIENT_ERRORS, interval=Duration.seconds(1), backoff_rate=2,
+                       max_attempts=3, max_delay=Duration.seconds(20), jitter_strategy=sfn.JitterType.FULL)
+        step.add_catch(failure, errors=["States.ALL"], result_path="$.error")
+        return step
+
+    def _create_serialize_step(self, failure: sfn.IChainable) -> sfn.IChainable:
+        step = self._lambda_step(
+            "Serialize image", self.r.serialize_fn,
+            {
+                "bucket": sfn.JsonPath.string_at("$.bucket"),
+                "key": sfn.JsonPath.string_at("$.key"),
+                "etag": sfn.JsonPath.string_at("$.etag"),
+                "version_id": sfn.JsonPath.string_at("$.version_id"),
+                "size": sfn.JsonPath.string_at("$.size"),
+            },
+            "$.image", failure,
+        )
+        return step
+
+    def _create_classify_step(self, failure: sfn.IChainable) -> tasks.LambdaInvoke:
+        step = self._lambda_step(
+            "Classify vehicle", self.r.classify_fn,
+            {"image": sfn.JsonPath.object_at("$.image")},
+            "$.classification", failure,
+        )
+        step.add_retry(errors=ENDPOINT_TRANSIENT_ERRORS, interval=Duration.seconds(2), backoff_rate=2,
+                       max_attempts=self.config.endpoint_max_attempts - 1, max_delay=Duration.seconds(30),
+                       jitter_strategy=sfn.JitterType.FULL)
+        return step
+
+    def _create_check_confidence_step(self, failure: sfn.IChainable) -> sfn.IChainable:
+        step = self._lambda_step(
+            "Check confidence", self.r.filter_fn,
+            {"classification": sfn.JsonPath.object_at("$.classification")},
+            "$.decision", failure,
+        )
+        # Drop the image bytes and envelopes: what follows needs only the decision.
+        return step.next(sfn.Pass(self.scope, "Keep decision", parameters={
+            "bucket.$": "$.bucket", "key.$": "$.key", "etag.$": "$.etag", "version_id.$": "$.version_id",
+            "decision.$": "$.decision",
+        }))
+
+    def _create_routing_path(self, failure: sfn.IChainable) -> sfn.IChainable:
+        d = "$.decision"
+        publish = tasks.EventBridgePutEvents(
+            self.scope, "Publish routing event",
+            entries=[tasks.EventBridgePutEventsEntry(
+                event_bus=self.r.routing_bus,
+                source=ROUTING_EVENT_SOURCE,
+                detail_type=ROUTING_EVENT_DETAIL_TYPE,
+                detail=sfn.TaskInput.from_object({
+                    "bucket": sfn.JsonPath.string_at("$.bucket"),
+                    "key": sfn.JsonPath.string_at("$.key"),
+                    "etag": sfn.JsonPath.string_at("$.etag"),
+                    "version_id": sfn.JsonPath.string_at("$.version_id"),
+                    "label": sfn.JsonPath.string_at(f"{d}.label"),
+                    "confidence": sfn.JsonPath.number_at(f"{d}.confidence"),
+                    "threshold": sfn.JsonPath.number_at(f"{d}.threshold"),
+                    "model_version": sfn.JsonPath.string_at(f"{d}.model_version"),
+                    "idempotency_key": sfn.JsonPath.format("{}#{}", sfn.JsonPath.string_at("$.key"),
+                                                           sfn.JsonPath.string_at("$.etag")),
+                    "execution_id": sfn.JsonPath.string_at(EXECUTION_ID),
+                }),
+            )],
+            result_selector={"event_id.$": "$.Entries[0].EventId"},
+            result_path="$.routing",
+        )
+        self._retry_integration(publish)
+        publish.add_catch(failure, errors=["States.ALL"], result_path="$.error")
+        return publish.next(sfn.Pass(self.scope, "Routed", parameters={
+            "outcome": "routed",
+            "bucket.$": "$.bucket", "key.$": "$.key", "etag.$": "$.etag",
+            "label.$": f"{d}.label", "confidence.$": f"{d}.confidence", "threshold.$": f"{d}.threshold",
+            "model_version.$": f"{d}.model_version", "event_id.$": "$.routing.event_id",
+        }))
+
+    def _create_review_path(self, failure: sfn.IChainable) -> sfn.IChainable:
+        d = "$.decision"
+        send = tasks.SqsSendMessage(
+            self.scope, "Route to review",
+            queue=self.r.review_queue,
+            message_body=sfn.TaskInput.from_object({
+                "reason": "low_confidence",
+                "bucket": sfn.JsonPath.string_at("$.bucket"),
+                "key": sfn.JsonPath.string_at("$.key"),
+                "etag": sfn.JsonPath.string_at("$.etag"),
+                "label": sfn.JsonPath.string_at(f"{d}.label"),
+                "confidence": sfn.JsonPath.number_at(f"{d}.confidence"),
+                "threshold": sfn.JsonPath.number_at(f"{d}.threshold"),
+                "probabilities": sfn.JsonPath.object_at(f"{d}.probabilities"),
+                "model_version": sfn.JsonPath.string_at(f"{d}.model_version"),
+                "execution_id": sfn.JsonPath.string_at(EXECUTION_ID),
+            }),
+            result_selector={"message_id.$": "$.MessageId"},
+            result_path="$.review",
+        )
+        self._retry_integration(send)
+        send.add_catch(failure, errors=["States.ALL"], result_path="$.error")
+        return send.next(sfn.Pass(self.scope, "Sent to review", parameters={
+            "outcome": "review",
+            "bucket.$": "$.bucket", "key.$": "$.key", "etag.$": "$.etag",
+            "label.$": f"{d}.label", "confidence.$": f"{d}.confidence", "threshold.$": f"{d}.threshold",
+            "model_version.$": f"{d}.model_version", "message_id.$": "$.review.message_id",
+        }))
+
+    def _create_quarantine_path(self, failure: sfn.IChainable) -> sfn.IChainable:
+        bucket = self.r.bucket
+        copy = tasks.CallAwsService(
+            self.scope, "Quarantine image",
+            service="s3", action="copyObject",
+            parameters={
+                "Bucket": bucket.bucket_name,
+                "CopySource.$": "$.image.copy_source",
+                "Key.$": "$.image.quarantine_key",
+                "MetadataDirective": "REPLACE",
+                "Metadata": {"quarantine-reason-code.$": "$.image.reason_code"},
+            },
+            iam_action="s3:PutObject",
+            iam_resources=[bucket.arn_for_objects(f"{self.config.quarantine_prefix}*")],
+            additional_iam_statements=[iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"],
+                resources=[bucket.arn_for_objects(f"{self.config.incoming_prefix}*")],
+            )],
+            # CopyObject answers with a timestamp; keep only what we use.
+            result_selector={"etag.$": "$.CopyObjectResult.ETag"},
+            result_path="$.quarantine_copy",
+        )
+        record = tasks.CallAwsService(
+            self.scope, "Record quarantine reason",
+            service="s3", action="putObject",
+            parameters={
+                "Bucket": bucket.bucket_name,
+                "Key.$": "$.image.reason_key",
+                "Body.$": "States.JsonToString($.image.reason_record)",
+                "ContentType": "application/json",
+            },
+            iam_action="s3:PutObject",
+            iam_resources=[bucket.arn_for_objects(f"{self.config.quarantine_prefix}*")],
+            result_selector={"etag.$": "$.ETag"},
+            result_path="$.quarantine_record",
+        )
+        for step in (copy, record):
+            self._retry_integration(step)
+            step.add_catch(failure, errors=["States.ALL"], result_path="$.error")
+        return copy.next(record).next(sfn.Pass(self.scope, "Quarantined", parameters={
+            "outcome": "quarantined",
+            "bucket.$": "$.bucket", "key.$": "$.key", "etag.$": "$.etag",
+            "reason_code.$": "$.image.reason_code", "reason.$": "$.image.reason",
+            "quarantine_key.$": "$.image.quarantine_key", "reason_key.$": "$.image.reason_key",
+        }))
+
+    def _create_failure_path(self) -> sfn.IChainable:
+        """Every Catch lands here: tell a human (the image stays in the bucket), then fail loudly."""
+        failed = sfn.Fail(self.scope, "Processing failed", error_path="$.error.Error", cause_path="$.error.Cause")
+        report = tasks.SqsSendMessage(
+            self.scope, "Report failure to review",
+            queue=self.r.review_queue,
+            message_body=sfn.TaskInput.from_object({
+                "reason": "processing_failed",
+                "bucket": sfn.JsonPath.string_at("$.bucket"),
+                "key": sfn.JsonPath.string_at("$.key"),
+                "etag": sfn.JsonPath.string_at("$.etag"),
+                "error": sfn.JsonPath.string_at("$.error.Error"),
+                "cause": sfn.JsonPath.string_at("$.error.Cause"),
+                "execution_id": sfn.JsonPath.string_at(EXECUTION_ID),
+            }),
+            result_selector={"message_id.$": "$.MessageId"},
+            result_path="$.failure_report",
+        )
+        self._retry_integration(report)
+        report.add_catch(failed, errors=["States.ALL"], result_path="$.report_error")
+        return report.next(failed)
+
+    @staticmethod
+    def _retry_integration(step: sfn.TaskStateBase) -> None:
+        step.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(1), backoff_rate=2,
+                       max_attempts=2, jitter_strategy=sfn.JitterType.FULL)

@@ -1,0 +1,229 @@
+"""The workflow stack: three Lambdas, the review queue, the routing bus, the state machine and
+the S3-upload trigger."""
+from __future__ import annotations
+
+from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_events as events
+from aws_cdk import aws_events_targets as targets
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from aws_cdk import aws_s3 as s3
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+from .nag import acknowledge
+from constructs import Construct
+
+from .config import LOG_RETENTION_NAMES, SconesConfig
+from .data_stack import data_bucket_name
+from .lambda_bundling import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON, LAMBDA_RUNTIME, function_code
+from .state_machine import ImageRoutingStateMachineBuilder, WorkflowResources
+
+PILLOW_REQUIREMENT = "pillow==12.2.0"
+POWERTOOLS_PUBLISHER_ACCOUNT = "017000801446"
+
+
+class WorkflowStack(Stack):
+    """Everything that runs per uploaded image."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: SconesConfig,
+                 endpoint_name: str, endpoint_arn: str | None = None, model_version: str = "unknown", **kwargs) -> None:
+        super().__init__(scope, construct_id, **kwargs)
+        self.config = config
+        # Referenced by its deterministic name (see data_stack), so no export ties the stacks together.
+        self.bucket = bucket = s3.Bucket.from_bucket_name(self, "DataBucket", data_bucket_name(self, config))
+        self.log_retention = _retention(config.log_retention_days)
+        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
+            self, "PowertoolsLayer",
+            f"arn:{self.partition}:lambda:{self.region}:{POWERTOOLS_PUBLISHER_ACCOUNT}:layer:"
+            f"AWSLambdaPowertoolsPythonV3-python{LAMBDA_PYTHON.replace('.', '')}-arm64:{config.powertools_layer_version}",
+        )
+
+        self.review_queue = self._create_review_queue()
+        self.routing_bus = events.EventBus(self, "RoutingBus", event_bus_name=config.resource_name("routing"))
+
+        self.serialize_fn = self._create_function(
+            "SerializeImage", "serialize", config.serialize_memory_mb, Duration.seconds(30),
+            {
+                "INCOMING_PREFIX": config.incoming_prefix,
+                "QUARANTINE_PREFIX": config.quarantine_prefix,
+                "MAX_IMAGE_BYTES": str(config.max_image_bytes),
+                "MAX_IMAGE_PIXELS": str(config.max_image_pixels),
+                "PAYLOAD_MAX_SIDE": str(config.payload_max_side),
+                "ALLOWED_FORMATS": "PNG,JPEG,WEBP",
+            },
+            requirements=(PILLOW_REQUIREMENT,),
+        )
+        self.serialize_fn.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:GetObject", "s3:GetObjectVersion"],
+            resources=[bucket.arn_for_objects(f"{config.incoming_prefix}*")],
+        ))
+        # ListBucket (limited to the prefix) lets a missing object read as 404, not 403.
+        self.serialize_fn.add_to_role_policy(iam.PolicyStatement(
+            actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
+            conditions={"StringLike": {"s3:prefix": [f"{config.incoming_prefix}*"]}},
+        ))
+        acknowledge(self.serialize_fn.role, "IAM5",
+                    "Reads any uploaded image, and only those: objects under the incoming prefix.",
+                    [f"Resource::{self._object_arn_finding(config.incoming_prefix)}"])
+
+        self.classify_fn = self._create_function(
+            "ClassifyVehicle", "classify", config.classify_memory_mb, Duration.seconds(30),
+            {
+                "ENDPOINT_NAME": endpoint_name,
+                "CLASS_NAMES": "bicycle,motorcycle",
+                "MODEL_VERSION": model_version,
+                "INVOKE_TIMEOUT_SECONDS": "20",
+            },
+        )
+        self.classify_fn.add_to_role_policy(iam.PolicyStatement(
+            actions=["sagemaker:InvokeEndpoint"],
+            # SageMaker lower-cases endpoint names in ARNs.
+            resources=[endpoint_arn or self.format_arn(service="sagemaker", resource="endpoint",
+                                                       resource_name=endpoint_name.lower())],
+        ))
+
+        self.filter_fn = self._create_function(
+            "FilterLowConfidence", "filter", config.filter_memory_mb, Duration.seconds(10),
+            {"THRESHOLD": str(config.confidence_threshold)},
+        )
+
+        self.state_machine = self._create_state_machine()
+        self.trigger_rule = self._create_trigger()
+
+    # ------------------------------------------------------------------------------------------
+    def _create_review_queue(self) -> sqs.Queue:
+        self.review_dlq = sqs.Queue(
+            self, "ReviewDeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        return sqs.Queue(
+            self, "ReviewQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(self.config.review_queue_retention_days),
+            visibility_timeout=Duration.minutes(15),
+            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.review_dlq),
+        )
+
+    def _create_function(self, construct_id: str, package: str, memory_mb: int, timeout: Duration,
+                         environment: dict[str, str], requirements: tuple[str, ...] = ()) -> lambda_.Function:
+        """One function: its own role (no managed policies), log group, X-Ray tracing, Powertools."""
+        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=self.log_retention,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        role = iam.Role(self, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                        description=f"Least-privilege role of the {package} function")
+        fn = lambda_.Function(
+            self, construct_id,
+            runtime=LAMBDA_RUNTIME,
+            architecture=LAMBDA_ARCHITECTURE,
+            handler=f"{package}.handler.handler",
+            code=function_code(package, requirements),
+            memory_size=memory_mb,
+            timeout=timeout,
+            role=role,
+            log_group=log_group,
+            tracing=lambda_.Tracing.ACTIVE,
+            layers=[self.powertools_layer],
+            environment={
+                "POWERTOOLS_SERVICE_NAME": f"{self.config.project_name}-{package}",
+                "POWERTOOLS_METRICS_NAMESPACE": self.config.metrics_namespace,
+                "LOG_LEVEL": "INFO",
+                **environment,
+            },
+        )
+        log_group.grant_write(role)
+        acknowledge(fn, "L1",
+                    "Pinned to Python 3.12 on purpose: the official Powertools layer build (python312-arm64), the "
+                    "bundled Pillow wheels (cp312) and the SageMaker PyTorch container (py312) move together.")
+        acknowledge(role, "IAM5",
+                    "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions, so AWS "
+                    "requires Resource '*' for tracing.", ["Resource::*"])
+        return fn
+
+    def _create_state_machine(self) -> sfn.StateMachine:
+        resources = WorkflowResources(
+            bucket=self.bucket, serialize_fn=self.serialize_fn, classify_fn=self.classify_fn,
+            filter_fn=self.filter_fn, routing_bus=self.routing_bus, review_queue=self.review_queue,
+        )
+        definition = ImageRoutingStateMachineBuilder(self, self.config, resources).build()
+        log_group = logs.LogGroup(self, "StateMachineLogs", retention=self.log_retention,
+                                  removal_policy=RemovalPolicy.DESTROY)
+        machine = sfn.StateMachine(
+            self, "ImageRoutingStateMachine",
+            state_machine_name=self.config.resource_name("image-routing"),
+            # STANDARD: exactly-once steps, up to a year of run time for retries with backoff, and a
+            # 90-day execution history per image, which is the audit trail of every routing decision.
+            state_machine_type=sfn.StateMachineType.STANDARD,
+            definition_body=sfn.DefinitionBody.from_chainable(definition),
+            timeout=Duration.minutes(self.config.execution_timeout_minutes),
+            tracing_enabled=True,
+            logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
+        )
+        self._acknowledge_state_machine_findings(machine)
+        return machine
+
+    def _object_arn_finding(self, prefix: str) -> str:
+        """How cdk-nag prints an object-ARN wildcard of the data bucket under `prefix`."""
+        return f"arn:<AWS::Partition>:s3:::{self.config.project_name}-data-<AWS::AccountId>-<AWS::Region>/{prefix}*"
+
+    def _logical_id(self, construct) -> str:
+        return self.resolve(self.get_logical_id(construct.node.default_child))
+
+    def _acknowledge_state_machine_findings(self, machine: sfn.StateMachine) -> None:
+        functions = (self.serialize_fn, self.classify_fn, self.filter_fn)
+        acknowledge(machine, "IAM5",
+                    "CDK's LambdaInvoke grant covers '<function-arn>:*', i.e. the versions and aliases of our own "
+                    "three functions and nothing else.",
+                    [f"Resource::<{self._logical_id(fn)}.Arn>:*" for fn in functions])
+        acknowledge(machine, "IAM5",
+                    "X-Ray tracing and CloudWatch Logs vended-log delivery actions support no resource-level "
+                    "permissions, so AWS requires Resource '*' for them.", ["Resource::*"])
+        acknowledge(machine, "IAM5",
+                    "Quarantine copies an uploaded image (read under incoming/) to quarantine/ and writes its reason "
+                    "there; the wildcards are those two prefixes of the data bucket only.",
+                    [f"Resource::{self._object_arn_finding(p)}"
+                     for p in (self.config.incoming_prefix, self.config.quarantine_prefix)])
+
+    def _create_trigger(self) -> events.Rule:
+        """S3 Object Created under incoming/ -> start an execution with just what it needs."""
+        self.trigger_dlq = sqs.Queue(
+            self, "TriggerDeadLetterQueue",
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            retention_period=Duration.days(14),
+        )
+        acknowledge(self.trigger_dlq, "SQS3",
+                    "This queue IS the dead-letter queue of the upload rule's target; a DLQ of a DLQ adds nothing.")
+        rule = events.Rule(
+            self, "ImageUploadedRule",
+            description="Starts the image-routing workflow for every image uploaded under the incoming prefix",
+            event_pattern=events.EventPattern(
+                source=["aws.s3"],
+                detail_type=["Object Created"],
+                detail={
+                    "bucket": {"name": [self.bucket.bucket_name]},
+                    "object": {"key": [{"prefix": self.config.incoming_prefix}]},
+                },
+            ),
+        )
+        rule.add_target(targets.SfnStateMachine(
+            self.state_machine,
+            input=events.RuleTargetInput.from_object({
+                "bucket": events.EventField.from_path("$.detail.bucket.name"),
+                "key": events.EventField.from_path("$.detail.object.key"),
+                "etag": events.EventField.from_path("$.detail.object.etag"),
+                "version_id": events.EventField.from_path("$.detail.object.version-id"),
+                "size": events.EventField.from_path("$.detail.object.size"),
+            }),
+            dead_letter_queue=self.trigger_dlq,
+            retry_attempts=8,
+            max_event_age=Duration.hours(6),
+        ))
+        return rule
+
+
+def _retention(days: int) -> logs.RetentionDays:
+    return getattr(logs.RetentionDays, LOG_RETENTION_NAMES[days])
