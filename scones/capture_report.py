@@ -284,7 +284,8 @@ def write_plots(report: dict[str, Any], records: list, baseline: Baseline | None
     fig, ax = plt.subplots(figsize=(8, 4.5))
     current = histogram(r.top_confidence for r in records)
     n = max(len(records), 1)
-    ax.bar([c - width / 4 for c in centers], [c / n for c in current], width=width / 2,
+    offset, bar_width = (width / 4, width / 2) if baseline is not None else (0.0, width * 0.9)
+    ax.bar([c - offset for c in centers], [c / n for c in current], width=bar_width,
            label=f"capture (n={len(records)})", color="tab:blue")
     if baseline is not None:
         base = histogram(baseline.top_confidence)
@@ -316,14 +317,14 @@ def write_plots(report: dict[str, Any], records: list, baseline: Baseline | None
         for name in names[:-1]:
             cumulative += baseline.class_counts[name] / len(baseline.predicted)
             ax.axhline(cumulative, color="black", linestyle="--", linewidth=1,
-                       label="baseline mix" if name == names[0] else None)
+                       label="baseline mix (boundary)" if name == names[0] else None)
     for xi, h in zip(x, hourly):
         ax.text(xi, 1.01, str(h["records"]), ha="center", va="bottom", fontsize=7)
     _hour_axis(ax, x, labels)
     ax.set_ylim(0, 1.08)
     ax.set_ylabel("share of predictions (n above bars)")
     ax.set_title("Predicted class mix per hour (UTC)")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     written.append(_save(fig, out_dir, PLOT_FILES["class_mix"], plt))
 
     # 3. low-confidence share per hour
@@ -334,7 +335,7 @@ def write_plots(report: dict[str, Any], records: list, baseline: Baseline | None
     if drift.get("computed"):
         ax.axhline(drift["low_confidence_share"]["baseline"], color="tab:gray", linestyle="--", label="baseline")
     _hour_axis(ax, x, labels)
-    ax.set_ylim(0, 1)
+    ax.set_ylim(0, 1.05)
     ax.set_ylabel("low-confidence share")
     ax.set_title("Low-confidence predictions per hour (UTC)")
     ax.legend(loc="upper left", fontsize=8)
