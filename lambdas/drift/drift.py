@@ -160,7 +160,7 @@ def _looks_like_tar(blob: bytes) -> bool:
 
 
 def _find_baseline_member(archive: tarfile.TarFile) -> tarfile.TarInfo | None:
-    for member in archive.getmembers():
+    for member in archive:  # streams: stops at baseline.json without scanning the weights behind it
         name = member.name
         while name.startswith("./"):
             name = name[2:]
