@@ -8,6 +8,7 @@ import importlib
 import sys
 
 COMMAND_MODULES: list[str] = [
+    "training.cli",
     "scones.capture_report",
 ]
 

@@ -1,0 +1,173 @@
+"""`scones` subcommands for the model: train, evaluate, bench-model, etl.
+
+`train` shares its argument parser and run function with `training/train.py` (the SageMaker
+script-mode entry point), so both take the same flags and honour the same SM_* variables.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+from training.constants import DEFAULT_THRESHOLD, SAMPLE_DATA_DIR
+
+
+def _log(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+
+
+def sagemaker_training_channel(environ: dict[str, str]) -> str | None:
+    """SM_CHANNEL_TRAINING, else SM_CHANNEL_TRAIN, else the only SM_CHANNEL_* other than test/validation."""
+    for name in ("SM_CHANNEL_TRAINING", "SM_CHANNEL_TRAIN"):
+        if environ.get(name):
+            return environ[name]
+    others = sorted(k for k in environ if k.startswith("SM_CHANNEL_") and k not in ("SM_CHANNEL_TEST", "SM_CHANNEL_VALIDATION"))
+    return environ[others[0]] if len(others) == 1 else None
+
+
+def add_train_arguments(parser: argparse.ArgumentParser, environ: dict[str, str] | None = None) -> None:
+    """Training flags; defaults come from SageMaker's SM_* variables when they are set."""
+    from training.trainer import TrainConfig
+
+    env = os.environ if environ is None else environ
+    defaults = TrainConfig()
+    in_sagemaker = bool(env.get("SM_MODEL_DIR"))
+    parser.add_argument("--data", type=Path, default=Path(sagemaker_training_channel(env) or SAMPLE_DATA_DIR),
+                        help="dataset folder with train.lst + train/ (default: SM_CHANNEL_TRAINING or the repo sample)")
+    parser.add_argument("--lst", type=Path, default=None, help="list file (default: DATA/train.lst)")
+    parser.add_argument("--model-dir", type=Path, default=Path(env["SM_MODEL_DIR"]) if in_sagemaker else None,
+                        required=not in_sagemaker, help="where the artifact goes (default: SM_MODEL_DIR)")
+    parser.add_argument("--output-data-dir", type=Path, default=Path(env["SM_OUTPUT_DATA_DIR"]) if env.get("SM_OUTPUT_DATA_DIR") else None,
+                        help="training_report.json (+ model.tar.gz in dir layout) (default: SM_OUTPUT_DATA_DIR)")
+    parser.add_argument("--layout", choices=("tar", "dir"), default="dir" if in_sagemaker else "tar",
+                        help="tar: MODEL_DIR/model.tar.gz; dir: extracted files in MODEL_DIR (SageMaker packs them)")
+    parser.add_argument("--test-data", type=Path, default=Path(env["SM_CHANNEL_TEST"]) if env.get("SM_CHANNEL_TEST") else None,
+                        help="optional labelled folder evaluated after training (default: SM_CHANNEL_TEST)")
+    parser.add_argument("--test-lst", type=Path, default=None, help="list file in --test-data (default: test.lst, else train.lst)")
+    steps = parser.add_mutually_exclusive_group()
+    steps.add_argument("--epochs", type=int, default=defaults.epochs, help=f"passes over the training split (default {defaults.epochs})")
+    steps.add_argument("--steps", type=int, default=None, help="total optimiser steps (overrides --epochs)")
+    cpus = env.get("SM_NUM_CPUS")
+    parser.add_argument("--threads", type=int, default=int(cpus) if cpus else min(defaults.threads, os.cpu_count() or 1),
+                        help="torch threads; results are bit-identical for a given seed + thread count (default: SM_NUM_CPUS or 2)")
+    parser.add_argument("--seed", type=int, default=defaults.seed)
+    parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
+    parser.add_argument("--width", type=int, default=defaults.width, help="ResNet-9 base width")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
+    parser.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate")
+    parser.add_argument("--warmup-fraction", type=float, default=defaults.warmup_fraction)
+    parser.add_argument("--momentum", type=float, default=defaults.momentum)
+    parser.add_argument("--weight-decay", type=float, default=defaults.weight_decay)
+    parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
+    parser.add_argument("--crop-padding", type=int, default=defaults.crop_padding)
+    parser.add_argument("--cutout", type=int, default=defaults.cutout, help="cutout square side in pixels (0 = off)")
+    parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay, help="weight EMA decay (0 = off)")
+    parser.add_argument("--flip-tta", type=_bool, default=defaults.flip_tta, help="average logits over a horizontal flip")
+    parser.add_argument("--bf16", type=_bool, default=defaults.bf16, help="bf16 autocast while training")
+    parser.add_argument("--log-every", type=int, default=0, help="epochs between progress lines (0 = ~10 lines)")
+
+
+def _bool(text: str) -> bool:
+    """SageMaker passes hyperparameters as strings: accept true/false/1/0/yes/no."""
+    value = str(text).strip().lower()
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise argparse.ArgumentTypeError(f"expected true/false, got {text!r}")
+
+
+def config_from_args(args: argparse.Namespace):
+    from training.trainer import TrainConfig
+
+    return TrainConfig(width=args.width, epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+                       warmup_fraction=args.warmup_fraction, momentum=args.momentum, weight_decay=args.weight_decay,
+                       label_smoothing=args.label_smoothing, crop_padding=args.crop_padding, cutout=args.cutout,
+                       ema_decay=args.ema_decay, flip_tta=args.flip_tta, bf16=args.bf16, seed=args.seed,
+                       val_fraction=args.val_fraction, threads=args.threads)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    """Train, write the artifact, optionally evaluate a test channel; prints the report JSON last."""
+    from training.pipeline import run_training
+
+    run = run_training(args.data, config_from_args(args), args.model_dir, lst=args.lst, layout=args.layout,
+                       output_data_dir=args.output_data_dir, log=_log, log_every=args.log_every)
+    summary = {key: run.report[key] for key in ("model_version", "artifact", "model_dir", "train_seconds")}
+    summary["validation"] = {k: run.metadata["validation"][k] for k in ("n", "accuracy", "coverage", "selective_accuracy", "ece")}
+    summary["temperature"] = run.metadata["temperature"]
+    if args.test_data is not None:
+        from training.evaluate import evaluate_model
+
+        test_lst = args.test_lst or ("test.lst" if (args.test_data / "test.lst").is_file() else "train.lst")
+        test = evaluate_model(run.artifact_path or run.model_dir, args.test_data, test_lst, log=_log)
+        (run.report_path.parent / "test_metrics.json").write_text(json.dumps(test, indent=2) + "\n")
+        summary["test"] = {k: test[k] for k in ("n", "accuracy", "coverage", "selective_accuracy", "ece")}
+    print(json.dumps(summary))
+    return 0
+
+
+def run_evaluate(args: argparse.Namespace) -> int:
+    from training.evaluate import evaluate_model, format_summary
+
+    summary = evaluate_model(args.model, args.data, args.lst, threshold=args.threshold, plots_dir=args.plots, log=_log)
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        print(format_summary(summary))
+    return 0
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from training.bench import run_model_bench
+    from training.trainer import TrainConfig
+
+    config = TrainConfig(threads=args.threads, seed=args.seed) if args.epochs is None else \
+        TrainConfig(threads=args.threads, seed=args.seed, epochs=args.epochs)
+    results = run_model_bench(args.data, config, out_dir=args.out, model_path=args.model,
+                              latency_calls=args.latency_calls, log=_log)
+    if args.json:
+        print(json.dumps(results))
+    return 0
+
+
+def run_etl(args: argparse.Namespace) -> int:
+    from training.etl import extract_bicycle_motorcycle
+
+    counts = extract_bicycle_motorcycle(args.archive, args.out)
+    print(json.dumps({"out": str(args.out), "counts": counts}))
+    return 0
+
+
+def register(subparsers) -> None:
+    train = subparsers.add_parser("train", help="train the classifier and write model.tar.gz",
+                                  description="Train ResNet-9 on a .lst dataset, calibrate, write the SageMaker artifact.")
+    add_train_arguments(train)
+    train.set_defaults(func=run_train)
+
+    evaluate = subparsers.add_parser("evaluate", help="evaluate model.tar.gz on a labelled folder via the serving handlers")
+    evaluate.add_argument("--model", type=Path, required=True, help="model.tar.gz or extracted artifact dir")
+    evaluate.add_argument("--data", type=Path, default=SAMPLE_DATA_DIR, help="dataset folder (default: repo sample)")
+    evaluate.add_argument("--lst", type=Path, default=None, help="list file (default: DATA/train.lst)")
+    evaluate.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    evaluate.add_argument("--json", action="store_true", help="print one JSON object as the last line")
+    evaluate.add_argument("--plots", type=Path, default=None, help="write confusion/reliability/histogram PNGs here")
+    evaluate.set_defaults(func=run_evaluate)
+
+    bench = subparsers.add_parser("bench-model", help="train on the sample data and measure quality and speed")
+    bench.add_argument("--data", type=Path, default=SAMPLE_DATA_DIR)
+    bench.add_argument("--model", type=Path, default=None, help="benchmark this artifact instead of training one")
+    bench.add_argument("--out", type=Path, default=None, help="keep the trained artifact here")
+    bench.add_argument("--epochs", type=int, default=None)
+    bench.add_argument("--seed", type=int, default=0)
+    bench.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    bench.add_argument("--latency-calls", type=int, default=200)
+    bench.add_argument("--json", action="store_true", help="print the results as one JSON line")
+    bench.set_defaults(func=run_bench)
+
+    etl = subparsers.add_parser("etl", help="extract bicycle/motorcycle PNGs + .lst from cifar-100-python.tar.gz")
+    etl.add_argument("--archive", type=Path, required=True)
+    etl.add_argument("--out", type=Path, required=True)
+    etl.set_defaults(func=run_etl)

@@ -1,0 +1,153 @@
+"""Labelled image sets described by a `.lst` file (the SageMaker image-classification list format).
+
+A `.lst` has one tab-separated row per image: `index <TAB> label <TAB> relative/path.png`, with
+label 0=bicycle, 1=motorcycle. Paths are relative to the folder named after the list next to it
+(`train.lst` -> `train/`), which is what `training.etl` writes; if no such folder exists they are
+relative to the list's own folder. Every row is checked up front so a bad dataset fails with the
+file and line at fault rather than mid-training.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+import torch
+
+from training.constants import CLASS_NAMES, INPUT_SIZE
+from training.imaging import ImageDecodeError, prepare_image
+
+
+class DatasetError(ValueError):
+    """The dataset (list file or images) is malformed; the message names the file and line."""
+
+
+@dataclass(frozen=True)
+class ListEntry:
+    """One row of a .lst file."""
+    index: int
+    label: int
+    relative_path: str
+    line_number: int
+
+
+@dataclass
+class LabeledImages:
+    """Decoded images held in memory: uint8 (N, 3, H, W), int64 labels, and where they came from."""
+    images: torch.Tensor
+    labels: torch.Tensor
+    files: list[Path]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, item: int) -> tuple[torch.Tensor, int]:
+        return self.images[item], int(self.labels[item])
+
+    def subset(self, indices: torch.Tensor | list[int]) -> "LabeledImages":
+        indices = torch.as_tensor(indices, dtype=torch.long)
+        return LabeledImages(self.images[indices], self.labels[indices], [self.files[i] for i in indices.tolist()])
+
+    def class_counts(self) -> dict[str, int]:
+        counts = torch.bincount(self.labels, minlength=len(CLASS_NAMES)).tolist()
+        return {name: int(n) for name, n in zip(CLASS_NAMES, counts)}
+
+
+def read_list_file(lst_path: Path) -> list[ListEntry]:
+    """Parse and validate a .lst file (format, labels, duplicate indices, safe relative paths)."""
+    lst_path = Path(lst_path)
+    if not lst_path.is_file():
+        raise DatasetError(f"{lst_path}: list file not found")
+    entries: list[ListEntry] = []
+    seen_indices: dict[int, int] = {}
+    text = lst_path.read_text(encoding="utf-8")
+    for line_number, raw in enumerate(text.splitlines(), start=1):
+        if not raw.strip():
+            continue
+        where = f"{lst_path}:{line_number}"
+        fields = raw.rstrip("\r").split("\t")
+        if len(fields) != 3:
+            raise DatasetError(f"{where}: expected 3 tab-separated fields (index, label, path), got {len(fields)}: {raw!r}")
+        index_text, label_text, rel = (f.strip() for f in fields)
+        try:
+            index = int(index_text)
+        except ValueError:
+            raise DatasetError(f"{where}: index {index_text!r} is not an integer") from None
+        try:
+            label_value = float(label_text)  # SageMaker writes labels as "1.000000"
+        except ValueError:
+            label_value = float("nan")
+        if not label_value.is_integer():
+            raise DatasetError(f"{where}: label {label_text!r} is not an integer")
+        label = int(label_value)
+        if not 0 <= label < len(CLASS_NAMES):
+            raise DatasetError(f"{where}: label {label} out of range; expected 0..{len(CLASS_NAMES) - 1} ({', '.join(CLASS_NAMES)})")
+        path = PurePosixPath(rel.replace("\\", "/"))
+        if not rel or path.is_absolute() or ".." in path.parts:
+            raise DatasetError(f"{where}: image path {rel!r} must be a non-empty path inside the image folder")
+        if index in seen_indices:
+            raise DatasetError(f"{where}: duplicate index {index} (first on line {seen_indices[index]})")
+        seen_indices[index] = line_number
+        entries.append(ListEntry(index, label, str(path), line_number))
+    if not entries:
+        raise DatasetError(f"{lst_path}: list file has no rows")
+    return entries
+
+
+def image_root_for(lst_path: Path) -> Path:
+    """Folder the list's paths are relative to: `<stem>/` beside the list, else the list's folder."""
+    named = lst_path.parent / lst_path.stem
+    return named if named.is_dir() else lst_path.parent
+
+
+def resolve_list_path(data_dir: Path, lst: Path | str | None = None) -> Path:
+    """`--lst` as given, else relative to the data dir; default `<data_dir>/train.lst`."""
+    data_dir = Path(data_dir)
+    if lst is None:
+        return data_dir / "train.lst"
+    lst = Path(lst)
+    if lst.is_absolute() or lst.exists():
+        return lst
+    return data_dir / lst
+
+
+def load_labeled_images(data_dir: Path | str, lst: Path | str | None = None, size: int = INPUT_SIZE) -> LabeledImages:
+    """Read a .lst and decode every image it lists (through the serving preprocessing)."""
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise DatasetError(f"{data_dir}: data directory not found")
+    lst_path = resolve_list_path(data_dir, lst)
+    entries = read_list_file(lst_path)
+    root = image_root_for(lst_path)
+    pixels = np.empty((len(entries), size, size, 3), dtype=np.uint8)
+    files: list[Path] = []
+    for i, entry in enumerate(entries):
+        path = root / entry.relative_path
+        where = f"{lst_path}:{entry.line_number}"
+        if not path.is_file():
+            raise DatasetError(f"{where}: image {entry.relative_path!r} not found in {root}")
+        try:
+            pixels[i] = prepare_image(path.read_bytes(), size)
+        except ImageDecodeError as exc:
+            raise DatasetError(f"{where}: image {entry.relative_path!r} cannot be read: {exc}") from exc
+        files.append(path)
+    images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
+    labels = torch.tensor([e.label for e in entries], dtype=torch.long)
+    return LabeledImages(images, labels, files)
+
+
+def stratified_split(labels: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(train_indices, val_indices), each class split in the same proportion; deterministic per seed."""
+    if not 0.0 < val_fraction < 1.0:
+        raise ValueError(f"val_fraction must be between 0 and 1, got {val_fraction}")
+    generator = torch.Generator().manual_seed(seed)
+    train_parts, val_parts = [], []
+    for cls in range(len(CLASS_NAMES)):
+        members = torch.nonzero(labels == cls).flatten()
+        members = members[torch.randperm(len(members), generator=generator)]
+        n_val = int(round(len(members) * val_fraction))
+        if len(members) >= 2:
+            n_val = min(max(n_val, 1), len(members) - 1)
+        val_parts.append(members[:n_val])
+        train_parts.append(members[n_val:])
+    return torch.sort(torch.cat(train_parts)).values, torch.sort(torch.cat(val_parts)).values
