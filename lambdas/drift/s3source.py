@@ -39,8 +39,10 @@ def hour_of_key(key: str) -> datetime | None:
 def object_in_window(obj: dict[str, Any], start: datetime | None, end: datetime | None) -> bool:
     """Whether a listed object may hold records captured in ``[start, end]``.
 
-    With an hour folder, the hour ``[H, H+1h)`` must overlap the window; otherwise ``LastModified``
-    (when the file was last written) must fall inside it.
+    With an hour folder, the hour ``[H, H+1h)`` must overlap the window. Otherwise ``LastModified``
+    (when the file was last written) must not be before ``start``; it is not compared with ``end``,
+    since a file written after the window may still hold records from inside it (the records' own
+    ``inferenceTime`` decides that).
     """
     hour = hour_of_key(obj["Key"])
     if hour is not None:
@@ -50,7 +52,7 @@ def object_in_window(obj: dict[str, Any], start: datetime | None, end: datetime 
         return True
     if modified.tzinfo is None:
         modified = modified.replace(tzinfo=timezone.utc)
-    return (start is None or modified >= start) and (end is None or modified <= end)
+    return start is None or modified >= start
 
 
 def list_capture_objects(s3: Any, bucket: str, prefix: str, start: datetime | None = None,

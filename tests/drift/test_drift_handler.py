@@ -74,7 +74,7 @@ def test_real_capture_in_window_with_baseline_from_model_tar_gz(aws, lib, monkey
     (bad,) = lib.MALFORMED.rglob("*.jsonl")
     s3.put_object(Bucket=BUCKET, Key=prefix + "AllTraffic/2024/10/16/08/" + bad.name, Body=bad.read_bytes())
     s3.put_object(Bucket=BUCKET, Key=prefix + "AllTraffic/2024/10/16/11/later.jsonl", Body=bad.read_bytes())
-    s3.put_object(Bucket=BUCKET, Key=prefix + "stray.jsonl", Body=bad.read_bytes())  # LastModified is today
+    s3.put_object(Bucket=BUCKET, Key=prefix + "AllTraffic/2024/10/16/09/notes.txt", Body=b"not capture")
     s3.put_object(Bucket=BUCKET, Key="models/v3/model.tar.gz", Body=lib.model_tar_gz(baseline_dict))
     monkeypatch.setenv("BASELINE_S3_URI", f"s3://{BUCKET}/models/v3/model.tar.gz")
     monkeypatch.setenv("WINDOW_HOURS", "6")
@@ -203,3 +203,26 @@ def test_config_from_env():
     assert config.thresholds.min_records == 50 and config.thresholds.psi == 0.3
     assert config.class_names == ("bike", "moto")
     assert config.namespace == "SconesUnlimited"
+
+
+def test_object_selection_by_hour_folder_or_last_modified():
+    from lambdas.drift.s3source import hour_of_key, object_in_window
+
+    start = datetime(2024, 10, 16, 4, 30, tzinfo=timezone.utc)
+    end = datetime(2024, 10, 16, 10, tzinfo=timezone.utc)
+    assert hour_of_key("datacapture/ep/AllTraffic/2024/10/16/09/30-13-796-x.jsonl") == datetime(
+        2024, 10, 16, 9, tzinfo=timezone.utc)
+    assert hour_of_key("datacapture/ep/AllTraffic/2024/13/16/09/x.jsonl") is None  # month 13: no hour
+    assert hour_of_key("datacapture/ep/x.jsonl") is None
+
+    def key(hour):
+        return {"Key": f"p/AllTraffic/2024/10/16/{hour:02d}/f.jsonl"}
+
+    selected = [h for h in range(24) if object_in_window(key(h), start, end)]
+    assert selected == [4, 5, 6, 7, 8, 9, 10]  # 04 overlaps the window partly, 10 starts at its end
+    stray = {"Key": "p/f.jsonl"}
+    assert object_in_window({**stray, "LastModified": start - timedelta(seconds=1)}, start, end) is False
+    assert object_in_window({**stray, "LastModified": start + timedelta(hours=1)}, start, end) is True
+    # written after the window closed, may still hold records from inside it
+    assert object_in_window({**stray, "LastModified": end + timedelta(hours=2)}, start, end) is True
+    assert object_in_window(stray, start, end) is True
