@@ -1,0 +1,236 @@
+"""`LocalAws`: the resources of the synthesized templates, created in moto.
+
+Created from the templates: the data bucket (with its EventBridge notification setting), the SQS
+queues, the event buses, the Lambda functions (handler, environment, memory, timeout), the state
+machine (its synthesized definition, tokens resolved) and the upload rule (its event pattern and
+input transformer). moto's EventBridge cannot target Step Functions, so the rule's target is
+replaced by a local queue; `dispatch_uploads()` drains it, applies the rule's own input
+transformer and starts the execution, as the rule does in AWS. Execution names are derived from
+key + ETag, so a redelivered upload event cannot route the same image twice.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from .cfn import Resolver
+from .cloud_assembly import Assembly
+from .lambda_hook import apply_function_environments
+
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+LOCAL_TRIGGER_QUEUE = "local-upload-rule-target"
+
+
+@dataclass
+class Deployed:
+    bucket: str = ""
+    state_machine_arn: str = ""
+    review_queue_url: str = ""
+    routing_bus: str = ""
+    routing_capture_queue_url: str = ""
+    trigger_queue_url: str = ""
+    input_transformer: dict[str, Any] = field(default_factory=dict)
+    functions: dict[str, str] = field(default_factory=dict)  # logical id -> function name
+    queues: dict[str, str] = field(default_factory=dict)  # logical id -> url
+
+
+class LocalAws:
+    """Create the stacks' resources in an active moto mock (`mock_aws`), from the templates."""
+
+    def __init__(self, assembly: Assembly, region: str = REGION) -> None:
+        self.assembly = assembly
+        self.region = region
+        self.resolver = Resolver(ACCOUNT, region)
+        self.deployed = Deployed()
+        session = boto3.session.Session(region_name=region)
+        self.s3 = session.client("s3")
+        self.sqs = session.client("sqs")
+        self.events = session.client("events")
+        self.sfn = session.client("stepfunctions")
+        self.lambda_ = session.client("lambda")
+        self.iam = session.client("iam")
+
+    # -- deploy ---------------------------------------------------------------------------------
+    def deploy(self) -> Deployed:
+        self._create_buckets()
+        self._create_queues()
+        self._create_event_buses()
+        self._create_functions()
+        self._create_state_machines()
+        self._create_upload_rule()
+        self._create_routing_capture()
+        return self.deployed
+
+    def _props(self, resource: dict[str, Any]) -> dict[str, Any]:
+        return resource.get("Properties", {})
+
+    def _create_buckets(self) -> None:
+        for logical_id, (_stack, res) in self.assembly.resources("AWS::S3::Bucket").items():
+            props = self._props(res)
+            if "BucketName" not in props:
+                continue  # the access-log bucket has no role in the workflow
+            name = self.resolver.resolve(props["BucketName"])
+            self.s3.create_bucket(Bucket=name)
+            if props.get("VersioningConfiguration", {}).get("Status") == "Enabled":
+                self.s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+            self.resolver.register(logical_id, name, Arn=f"arn:aws:s3:::{name}")
+            self.deployed.bucket = name
+        for _logical_id, (_stack, res) in self.assembly.resources("Custom::S3BucketNotifications").items():
+            props = self._props(res)
+            config = self.resolver.resolve(props["NotificationConfiguration"])
+            self.s3.put_bucket_notification_configuration(
+                Bucket=self.resolver.resolve(props["BucketName"]), NotificationConfiguration=config)
+
+    def _create_queues(self) -> None:
+        queues = self.assembly.resources("AWS::SQS::Queue")
+        # Dead-letter queues first: a redrive policy refers to them.
+        ordered = sorted(queues.items(), key=lambda item: "RedrivePolicy" in self._props(item[1][1]))
+        for logical_id, (_stack, res) in ordered:
+            props = self._props(res)
+            attributes = {}
+            if "RedrivePolicy" in props:
+                attributes["RedrivePolicy"] = json.dumps(self.resolver.resolve(props["RedrivePolicy"]))
+            if "VisibilityTimeout" in props:
+                attributes["VisibilityTimeout"] = str(props["VisibilityTimeout"])
+            name = props.get("QueueName") or logical_id
+            url = self.sqs.create_queue(QueueName=name, Attributes=attributes)["QueueUrl"]
+            arn = f"arn:aws:sqs:{self.region}:{ACCOUNT}:{name}"
+            self.resolver.register(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
+            self.deployed.queues[logical_id] = url
+            if logical_id.startswith("ReviewQueue"):
+                self.deployed.review_queue_url = url
+
+    def _create_event_buses(self) -> None:
+        for logical_id, (_stack, res) in self.assembly.resources("AWS::Events::EventBus").items():
+            name = self.resolver.resolve(self._props(res)["Name"])
+            arn = self.events.create_event_bus(Name=name)["EventBusArn"]
+            self.resolver.register(logical_id, name, Arn=arn, Name=name)
+            self.deployed.routing_bus = name
+
+    def _create_functions(self) -> None:
+        role_arn = self.iam.create_role(
+            RoleName="local-lambda-role",
+            AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{
+                "Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}),
+        )["Role"]["Arn"]
+        environments = {}
+        for logical_id, (_stack, res) in self.assembly.resources("AWS::Lambda::Function").items():
+            props = self._props(res)
+            if not str(props.get("Handler", "")).endswith(".handler.handler"):
+                continue  # CDK's own helper functions (e.g. bucket notifications) are not part of the workflow
+            variables = self.resolver.resolve(props.get("Environment", {}).get("Variables", {}))
+            name = props.get("FunctionName") or logical_id
+            arn = self.lambda_.create_function(
+                FunctionName=name, Runtime=props["Runtime"], Role=role_arn, Handler=props["Handler"],
+                Code={"ZipFile": _empty_zip()}, MemorySize=props.get("MemorySize", 128),
+                Timeout=props.get("Timeout", 3), Environment={"Variables": variables},
+            )["FunctionArn"]
+            self.resolver.register(logical_id, name, Arn=arn)
+            self.deployed.functions[logical_id] = name
+            environments[name] = variables
+        apply_function_environments(environments)
+
+    def _create_state_machines(self) -> None:
+        for logical_id, (_stack, res) in self.assembly.resources("AWS::StepFunctions::StateMachine").items():
+            props = self._props(res)
+            definition = self.resolver.resolve(props["DefinitionString"])
+            name = self.resolver.resolve(props.get("StateMachineName", logical_id))
+            arn = self.sfn.create_state_machine(
+                name=name, definition=definition, roleArn=f"arn:aws:iam::{ACCOUNT}:role/local-states-role",
+                type=props.get("StateMachineType", "STANDARD"),
+            )["stateMachineArn"]
+            self.resolver.register(logical_id, arn, Name=name, Arn=arn)
+            self.deployed.state_machine_arn = arn
+
+    def _create_upload_rule(self) -> None:
+        """The upload rule with its synthesized pattern; its Step Functions target becomes a local queue."""
+        url = self.sqs.create_queue(QueueName=LOCAL_TRIGGER_QUEUE)["QueueUrl"]
+        self.deployed.trigger_queue_url = url
+        for _logical_id, (_stack, res) in self.assembly.resources("AWS::Events::Rule").items():
+            props = self._props(res)
+            targets = props.get("Targets", [])
+            if not any(":states:" in json.dumps(self.resolver.resolve(t["Arn"])) for t in targets):
+                continue
+            pattern = self.resolver.resolve(props["EventPattern"])
+            self.events.put_rule(Name="local-image-uploaded", EventPattern=json.dumps(pattern), State="ENABLED")
+            self.events.put_targets(Rule="local-image-uploaded", Targets=[{
+                "Id": "local-dispatch", "Arn": f"arn:aws:sqs:{self.region}:{ACCOUNT}:{LOCAL_TRIGGER_QUEUE}"}])
+            self.deployed.input_transformer = self.resolver.resolve(targets[0]["InputTransformer"])
+
+    def _create_routing_capture(self) -> None:
+        """A queue subscribed to every routing event on the bus, so runs and tests can read them."""
+        url = self.sqs.create_queue(QueueName="local-routing-events")["QueueUrl"]
+        self.deployed.routing_capture_queue_url = url
+        self.events.put_rule(Name="local-routing-capture", EventBusName=self.deployed.routing_bus,
+                             EventPattern=json.dumps({"source": [{"prefix": ""}]}), State="ENABLED")
+        self.events.put_targets(Rule="local-routing-capture", EventBusName=self.deployed.routing_bus, Targets=[{
+            "Id": "capture", "Arn": f"arn:aws:sqs:{self.region}:{ACCOUNT}:local-routing-events"}])
+
+    # -- run ------------------------------------------------------------------------------------
+    def execution_input(self, event: dict[str, Any]) -> dict[str, Any]:
+        """Apply the upload rule's synthesized input transformer to an S3 'Object Created' event."""
+        detail = event.get("detail", {}).get("object", {})
+        if "etag" not in detail and "eTag" in detail:  # moto spells the field 'eTag'; AWS sends 'etag'
+            detail["etag"] = detail["eTag"]
+        return apply_input_transformer(self.deployed.input_transformer, event)
+
+    def start_execution(self, execution_input: dict[str, Any]) -> str:
+        """Start (idempotently) the execution for one uploaded object version."""
+        name = execution_name(execution_input["key"], execution_input.get("etag") or "", execution_input.get("version_id") or "")
+        try:
+            return self.sfn.start_execution(stateMachineArn=self.deployed.state_machine_arn, name=name,
+                                            input=json.dumps(execution_input))["executionArn"]
+        except self.sfn.exceptions.ExecutionAlreadyExists:
+            return f"{self.deployed.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+
+    def dispatch_uploads(self, max_messages: int = 10, wait_seconds: int = 0) -> list[tuple[dict[str, Any], str]]:
+        """Drain the upload rule's local target queue; start one execution per event."""
+        started = []
+        messages = self.sqs.receive_message(QueueUrl=self.deployed.trigger_queue_url,
+                                            MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_seconds).get("Messages", [])
+        for message in messages:
+            execution_input = self.execution_input(json.loads(message["Body"]))
+            started.append((execution_input, self.start_execution(execution_input)))
+            self.sqs.delete_message(QueueUrl=self.deployed.trigger_queue_url, ReceiptHandle=message["ReceiptHandle"])
+        return started
+
+
+def apply_input_transformer(transformer: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+    """EventBridge's InputTransformer for the form CDK writes: `<name>` placeholders of JSON values."""
+    values = {}
+    for name, path in transformer.get("InputPathsMap", {}).items():
+        value: Any = event
+        for part in path.removeprefix("$.").split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        values[name] = value
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        if name not in values:
+            raise ValueError(f"input template refers to <{name}>, which the InputPathsMap does not define")
+        return json.dumps(values[name])
+
+    return json.loads(re.sub(r"<([A-Za-z0-9_.-]+)>", substitute, transformer["InputTemplate"]))
+
+
+def execution_name(key: str, etag: str, version_id: str = "") -> str:
+    """A valid, unique, repeatable execution name for one object version (Step Functions: 80 chars)."""
+    digest = hashlib.sha256(f"{key}\0{etag}\0{version_id}".encode()).hexdigest()[:32]
+    readable = re.sub(r"[^A-Za-z0-9_-]", "-", key.rsplit("/", 1)[-1])[:40]
+    return f"{readable}-{digest}"
+
+
+def _empty_zip() -> bytes:
+    import io
+    import zipfile
+
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("README", "code runs in-process through scones.local.lambda_hook")
+    return buffer.getvalue()

@@ -1,0 +1,105 @@
+"""The one hook between moto and our code: moto's Lambda invocations run the REAL handlers.
+
+moto (without Docker) would echo a function's input. `route_lambda_invocations()` patches
+`LambdaSimpleBackend.invoke` so that an invocation of a function created from the synthesized
+template imports the module named by its `Handler` (e.g. `serialize.handler.handler` ->
+`lambdas.serialize.handler`) and calls it in-process with a Lambda-like context. An exception
+becomes a Lambda function error (`x-amz-function-error: Unhandled`, body
+`{"errorType": <class name>, "errorMessage": ...}`), exactly what Step Functions sees in AWS,
+so Retry/Catch on `errorType` behave the same.
+
+Environment: the functions' variables from the template are applied to this process once
+(`apply_function_environments`); they must not conflict. The one per-function variable, the
+Powertools service name, is left out (logs then carry the function name from the context).
+"""
+from __future__ import annotations
+
+import contextlib
+import importlib
+import json
+import os
+import threading
+import traceback
+import uuid
+from typing import Any, Callable, Iterator
+from unittest import mock
+
+from moto.awslambda_simple.models import LambdaSimpleBackend
+
+HANDLER_PACKAGE = "lambdas"
+PER_FUNCTION_VARIABLES = ("POWERTOOLS_SERVICE_NAME",)
+
+
+class LocalLambdaContext:
+    """The attributes Powertools and our handlers read from a Lambda context."""
+
+    def __init__(self, function_name: str, function_arn: str, memory_mb: int, timeout_s: int = 60) -> None:
+        self.function_name = function_name
+        self.function_version = "$LATEST"
+        self.invoked_function_arn = function_arn
+        self.memory_limit_in_mb = memory_mb
+        self.aws_request_id = str(uuid.uuid4())
+        self.log_group_name = f"/aws/lambda/{function_name}"
+        self.log_stream_name = "local"
+        self._timeout_s = timeout_s
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self._timeout_s * 1000
+
+
+def resolve_handler(handler: str) -> Callable[[Any, Any], Any]:
+    """`serialize.handler.handler` -> the function `handler` of module `lambdas.serialize.handler`."""
+    module_name, _, attribute = handler.rpartition(".")
+    module = importlib.import_module(f"{HANDLER_PACKAGE}.{module_name}")
+    return getattr(module, attribute)
+
+
+def apply_function_environments(environments: dict[str, dict[str, str]]) -> None:
+    """Set the union of the functions' environment variables; refuse silent conflicts."""
+    merged: dict[str, str] = {}
+    for function, variables in environments.items():
+        for name, value in variables.items():
+            if name in PER_FUNCTION_VARIABLES:
+                continue
+            if name in merged and merged[name] != value:
+                raise ValueError(f"functions disagree on environment variable {name} "
+                                 f"({merged[name]!r} vs {value!r} in {function}); the in-process hook "
+                                 "cannot run them side by side")
+            merged[name] = value
+    os.environ.update(merged)
+
+
+def _error_payload(exc: BaseException) -> bytes:
+    return json.dumps({
+        "errorType": type(exc).__name__,
+        "errorMessage": str(exc),
+        "stackTrace": traceback.format_exception(type(exc), exc, exc.__traceback__)[-3:],
+    }).encode()
+
+
+@contextlib.contextmanager
+def route_lambda_invocations(on_invoke: Callable[[str, float], None] | None = None) -> Iterator[None]:
+    """While active, moto Lambda invocations call the real handlers. `on_invoke(name, seconds)` observes."""
+    import time
+
+    def invoke(self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any,
+               headers: Any, response_headers: Any) -> bytes:
+        fn = self.get_function(function_name, qualifier)
+        handler = resolve_handler(fn.handler)
+        event = json.loads(body) if body else {}
+        context = LocalLambdaContext(fn.function_name, fn.function_arn, int(fn.memory_size), int(fn.timeout or 60))
+        started = time.perf_counter()
+        try:
+            result = handler(event, context)
+            payload = json.dumps(result).encode()
+        except Exception as exc:  # the Lambda runtime reports any exception as a function error
+            response_headers["x-amz-function-error"] = "Unhandled"
+            payload = _error_payload(exc)
+        finally:
+            if on_invoke:
+                on_invoke(fn.function_name, time.perf_counter() - started)
+        response_headers["Content-Length"] = str(len(payload))
+        return payload
+
+    with mock.patch.object(LambdaSimpleBackend, "invoke", invoke):
+        yield

@@ -1,0 +1,38 @@
+"""Shared fixtures: one in-process synthesis of the whole app per test worker, plus AWS test env."""
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+os.environ.setdefault("JSII_DEPRECATED", "quiet")
+
+ROOT = Path(__file__).resolve().parent.parent
+_HASH = re.compile(r"[0-9a-f]{64}")
+
+
+@pytest.fixture(scope="session")
+def assembly(tmp_path_factory):
+    """The synthesized app (all stacks, cdk-nag on): synthesized once per worker."""
+    from scones.local.cloud_assembly import synthesize
+
+    return synthesize(tmp_path_factory.mktemp("cdk.out"))
+
+
+def mask_asset_hashes(value):
+    """Replace asset hashes so a snapshot changes only when infrastructure changes."""
+    if isinstance(value, dict):
+        return {k: mask_asset_hashes(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_asset_hashes(v) for v in value]
+    if isinstance(value, str):
+        return _HASH.sub("<asset-hash>", value)
+    return value
