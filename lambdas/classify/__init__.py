@@ -1,0 +1,1 @@
+"""classify Lambda function (own deployment asset; import as `classify` in AWS)."""

@@ -1,0 +1,1 @@
+"""filter Lambda function (own deployment asset; import as `filter` in AWS)."""

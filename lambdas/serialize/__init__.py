@@ -1,0 +1,1 @@
+"""serialize Lambda function (own deployment asset; import as `serialize` in AWS)."""
