@@ -33,7 +33,10 @@ Environment variables:
                          HeadObject before downloading anything.
     MAX_IMAGE_PIXELS     Pillow decompression-bomb limit, pixels (default 40000000).
     ALLOWED_FORMATS      comma-separated Pillow format names (default "PNG,JPEG,WEBP"; "JPG" = JPEG).
-    PAYLOAD_MAX_SIDE     longest side of the PNG put in the payload, 1..128 px (default 64).
+    PAYLOAD_MAX_SIDE     longest side of the PNG put in the payload, 8..512 px (default 64).
+    PAYLOAD_MAX_BYTES    hard budget for that PNG, 4096..98304 bytes (default 49152 = 64 KiB of
+                         base64): if the rendition is bigger, it is shrunk further until it fits, so
+                         the Step Functions state stays far below 256 KiB for any input.
     INCOMING_PREFIX      upload prefix stripped when building the quarantine key (default "incoming/").
     QUARANTINE_PREFIX    prefix of quarantine_key / reason_key (default "quarantine/").
     POWERTOOLS_SERVICE_NAME       service name for logs/metrics (default "serialize").

@@ -90,8 +90,12 @@ DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
 DEFAULT_ALLOWED_FORMATS = ("PNG", "JPEG", "WEBP")
 DEFAULT_PAYLOAD_MAX_SIDE = 64
-# 128 px RGB is at most ~49 KB of PNG (~66 KB base64) even for pure noise: far below the 256 KB state limit.
-MAX_PAYLOAD_SIDE_LIMIT = 128
+MAX_PAYLOAD_SIDE_LIMIT = 512
+# Hard budget for the PNG in the payload, whatever PAYLOAD_MAX_SIDE says: a 512 px photo can be ~1 MB
+# of PNG, so the rendition is shrunk until it fits. 48 KiB of PNG = 64 KiB of base64, far below the
+# 256 KiB Step Functions state limit (the state also carries the classification and decision).
+DEFAULT_PAYLOAD_MAX_BYTES = 48 * 1024
+MAX_PAYLOAD_BYTES_LIMIT = 96 * 1024
 DEFAULT_INCOMING_PREFIX = "incoming/"
 DEFAULT_QUARANTINE_PREFIX = "quarantine/"
 
@@ -104,6 +108,7 @@ class Settings:
     max_image_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     allowed_formats: tuple[str, ...] = DEFAULT_ALLOWED_FORMATS
     payload_max_side: int = DEFAULT_PAYLOAD_MAX_SIDE
+    payload_max_bytes: int = DEFAULT_PAYLOAD_MAX_BYTES
     incoming_prefix: str = DEFAULT_INCOMING_PREFIX
     quarantine_prefix: str = DEFAULT_QUARANTINE_PREFIX
 
@@ -115,7 +120,10 @@ class Settings:
             max_image_pixels=_int_env(env, "MAX_IMAGE_PIXELS", DEFAULT_MAX_IMAGE_PIXELS, minimum=1),
             allowed_formats=_formats_env(env, "ALLOWED_FORMATS", DEFAULT_ALLOWED_FORMATS),
             payload_max_side=_int_env(
-                env, "PAYLOAD_MAX_SIDE", DEFAULT_PAYLOAD_MAX_SIDE, minimum=1, maximum=MAX_PAYLOAD_SIDE_LIMIT
+                env, "PAYLOAD_MAX_SIDE", DEFAULT_PAYLOAD_MAX_SIDE, minimum=8, maximum=MAX_PAYLOAD_SIDE_LIMIT
+            ),
+            payload_max_bytes=_int_env(
+                env, "PAYLOAD_MAX_BYTES", DEFAULT_PAYLOAD_MAX_BYTES, minimum=4096, maximum=MAX_PAYLOAD_BYTES_LIMIT
             ),
             incoming_prefix=env.get("INCOMING_PREFIX", DEFAULT_INCOMING_PREFIX),
             quarantine_prefix=_prefix_env(env, "QUARANTINE_PREFIX", DEFAULT_QUARANTINE_PREFIX),
@@ -442,23 +450,30 @@ def inspect_image(data: bytes, settings: Settings) -> NormalizedImage:
             raise _broken(fmt or "image", data, exc) from None
 
         try:
-            return _normalize(img, fmt or img.format, source_width, source_height, side)
+            return _normalize(img, fmt or img.format, source_width, source_height, side, settings.payload_max_bytes)
         finally:
             img.close()
 
 
-def _normalize(img: Image.Image, fmt: str, source_width: int, source_height: int, side: int) -> NormalizedImage:
+def _normalize(
+    img: Image.Image, fmt: str, source_width: int, source_height: int, side: int, max_bytes: int
+) -> NormalizedImage:
     try:
         img = ImageOps.exif_transpose(img)
     except Exception:  # noqa: BLE001 - a broken EXIF block must not reject a decodable picture
         pass
     rgb = _to_rgb(img)
-    rgb.thumbnail((side, side), Image.Resampling.LANCZOS)
-    rgb.info = {}  # never carry ICC profiles / EXIF / text chunks into the (size-limited) payload
-    out = io.BytesIO()
-    rgb.save(out, format="PNG", optimize=True)
+    while True:
+        rgb.thumbnail((side, side), Image.Resampling.LANCZOS)
+        rgb.info = {}  # never carry ICC profiles / EXIF / text chunks into the (size-limited) payload
+        out = io.BytesIO()
+        rgb.save(out, format="PNG", optimize=True)
+        png = out.getvalue()
+        if len(png) <= max_bytes or side <= 8:
+            break
+        side = max(8, int(side * 0.75))  # over budget (large side, noisy picture): shrink and retry
     return NormalizedImage(
-        png_bytes=out.getvalue(),
+        png_bytes=png,
         source_format=fmt,
         source_width=source_width,
         source_height=source_height,

@@ -114,6 +114,18 @@ def test_large_photo_gives_a_tiny_state_payload(s3, bucket, large_jpeg, lambda_c
     assert output_size < STATE_LIMIT_BYTES // 4, f"state payload is {output_size} bytes"
 
 
+def test_payload_byte_budget_wins_over_a_large_side(s3, bucket, large_jpeg, lambda_context, monkeypatch):
+    monkeypatch.setenv("PAYLOAD_MAX_SIDE", "512")  # a noisy 512 px PNG would be ~700 KB
+    put(s3, bucket, "incoming/noisy.jpg", large_jpeg)
+
+    result = invoke(handler, event_for(bucket, "incoming/noisy.jpg"), lambda_context)
+
+    png = base64.b64decode(result["image_data"])
+    assert len(png) <= 48 * 1024
+    assert 8 <= max(decode_payload(result).size) < 512
+    assert len(json.dumps(result).encode()) < STATE_LIMIT_BYTES // 3
+
+
 def test_exif_orientation_is_applied(s3, bucket, lambda_context):
     data = image_factory.jpeg_with_orientation(64, 32, orientation=6)  # stored landscape, displayed portrait
     put(s3, bucket, "incoming/rotated.jpg", data)
@@ -386,7 +398,8 @@ def test_missing_bucket_raises_image_not_found(s3, lambda_context):
     [
         ("MAX_IMAGE_BYTES", "ten", "MAX_IMAGE_BYTES must be an integer, got 'ten'"),
         ("MAX_IMAGE_PIXELS", "0", "MAX_IMAGE_PIXELS must be >= 1, got 0"),
-        ("PAYLOAD_MAX_SIDE", "1024", "PAYLOAD_MAX_SIDE must be between 1 and 128, got 1024"),
+        ("PAYLOAD_MAX_SIDE", "1024", "PAYLOAD_MAX_SIDE must be between 8 and 512, got 1024"),
+        ("PAYLOAD_MAX_BYTES", "300000", "PAYLOAD_MAX_BYTES must be between 4096 and 98304, got 300000"),
         ("ALLOWED_FORMATS", "PNG,NOPE", "'NOPE', which is not an image format Pillow can read"),
         ("QUARANTINE_PREFIX", "", "QUARANTINE_PREFIX must not be empty"),
     ],
