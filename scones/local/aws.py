@@ -18,6 +18,8 @@ from typing import Any
 
 import boto3
 
+from stacks.state_machine import ROUTING_EVENT_SOURCE
+
 from .cfn import Resolver
 from .cloud_assembly import Assembly
 from .lambda_hook import apply_function_environments
@@ -168,7 +170,7 @@ class LocalAws:
         url = self.sqs.create_queue(QueueName="local-routing-events")["QueueUrl"]
         self.deployed.routing_capture_queue_url = url
         self.events.put_rule(Name="local-routing-capture", EventBusName=self.deployed.routing_bus,
-                             EventPattern=json.dumps({"source": [{"prefix": ""}]}), State="ENABLED")
+                             EventPattern=json.dumps({"source": [ROUTING_EVENT_SOURCE]}), State="ENABLED")
         self.events.put_targets(Rule="local-routing-capture", EventBusName=self.deployed.routing_bus, Targets=[{
             "Id": "capture", "Arn": f"arn:aws:sqs:{self.region}:{ACCOUNT}:local-routing-events"}])
 

@@ -1,0 +1,185 @@
+"""The SYNTHESIZED state machine, executed by moto's Step Functions interpreter.
+
+Resources come from the templates (scones.local.aws.LocalAws), the three real handlers run
+in-process (scones.local.lambda_hook, scones.local.moto_shims), and the SageMaker endpoint is stubbed at the boto3 level
+(a botocore Stubber on the classify function's client). Assertions are on outputs, messages,
+objects and execution history.
+"""
+from __future__ import annotations
+
+import io
+import json
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.response import StreamingBody
+from botocore.stub import ANY, Stubber
+
+from lambdas.classify import handler as classify_handler
+from scones.local.aws import LocalAws
+from scones.local.moto_shims import local_cloud
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "images"
+BICYCLE_PNG = (FIXTURES / "bike_s_000682.png").read_bytes()
+
+
+class EndpointStub:
+    """Scripted answers of the SageMaker endpoint, at the boto3 client level."""
+
+    def __init__(self) -> None:
+        self.client = boto3.client("sagemaker-runtime", region_name="us-east-1")
+        self.stubber = Stubber(self.client)
+        self.calls = 0
+
+    def answer(self, probabilities: list[float]) -> None:
+        body = json.dumps(probabilities).encode()
+        self.stubber.add_response("invoke_endpoint", {
+            "Body": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json",
+            "InvokedProductionVariant": "AllTraffic"},
+            {"EndpointName": ANY, "ContentType": "image/png", "Accept": "application/json", "Body": ANY})
+
+    def fail(self, code: str, status: int, **extra) -> None:
+        self.stubber.add_client_error("invoke_endpoint", service_error_code=code, service_message=f"stub {code}",
+                                      http_status_code=status, modeled_fields=extra or None)
+
+
+@pytest.fixture
+def endpoint(monkeypatch):
+    stub = EndpointStub()
+    monkeypatch.setattr(classify_handler, "get_sagemaker_client", lambda settings=None: stub.client)
+    with stub.stubber:
+        yield stub
+
+
+@pytest.fixture
+def aws(assembly):
+    with local_cloud():
+        local = LocalAws(assembly)
+        local.deploy()
+        yield local
+
+
+def upload_and_run(aws: LocalAws, key: str, body: bytes, timeout: float = 90) -> dict:
+    """Upload under incoming/, let the synthesized rule fire, run the execution to its end."""
+    aws.s3.put_object(Bucket=aws.deployed.bucket, Key=key, Body=body)
+    started = aws.dispatch_uploads()
+    assert len(started) == 1, "the upload rule matched exactly once"
+    execution_input, arn = started[0]
+    assert execution_input["key"] == key and execution_input["bucket"] == aws.deployed.bucket
+    deadline = time.monotonic() + timeout
+    while True:
+        description = aws.sfn.describe_execution(executionArn=arn)
+        if description["status"] != "RUNNING":
+            break
+        assert time.monotonic() < deadline, f"execution still running after {timeout}s"
+        time.sleep(0.05)
+    history = aws.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+    description["history"] = history
+    description["entered"] = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    return description
+
+
+def messages(aws: LocalAws, url: str) -> list[dict]:
+    found = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+    return [json.loads(m["Body"]) for m in found]
+
+
+def test_confident_bicycle_is_routed_with_an_event(aws, endpoint):
+    endpoint.answer([0.991, 0.009])
+    run = upload_and_run(aws, "incoming/driver 42/bike.png", BICYCLE_PNG)
+    assert run["status"] == "SUCCEEDED"
+    output = json.loads(run["output"])
+    assert output["outcome"] == "routed" and output["label"] == "bicycle"
+    assert output["confidence"] == pytest.approx(0.991)
+    events = messages(aws, aws.deployed.routing_capture_queue_url)
+    assert len(events) == 1
+    event = events[0]
+    assert event["detail-type"] == "Vehicle Classified" and event["source"] == "scones.vehicle-classifier"
+    assert event["detail"]["key"] == "incoming/driver 42/bike.png"
+    assert event["detail"]["label"] == "bicycle" and event["detail"]["threshold"] == pytest.approx(0.93)
+    assert event["detail"]["idempotency_key"].startswith("incoming/driver 42/bike.png#")
+    assert messages(aws, aws.deployed.review_queue_url) == []
+    assert run["entered"] == ["Serialize image", "Valid image?", "Classify vehicle", "Check confidence",
+                              "Keep decision", "Confident enough?", "Publish routing event", "Routed"]
+
+
+def test_low_confidence_goes_to_human_review(aws, endpoint):
+    endpoint.answer([0.62, 0.38])
+    run = upload_and_run(aws, "incoming/unsure.png", BICYCLE_PNG)
+    assert run["status"] == "SUCCEEDED"
+    assert json.loads(run["output"])["outcome"] == "review"
+    review = messages(aws, aws.deployed.review_queue_url)
+    assert len(review) == 1
+    assert review[0]["reason"] == "low_confidence" and review[0]["key"] == "incoming/unsure.png"
+    assert review[0]["label"] == "bicycle" and review[0]["confidence"] == pytest.approx(0.62)
+    assert review[0]["probabilities"] == {"bicycle": pytest.approx(0.62), "motorcycle": pytest.approx(0.38)}
+    assert messages(aws, aws.deployed.routing_capture_queue_url) == []
+
+
+def test_invalid_image_is_quarantined_with_its_reason_and_kept(aws, endpoint):
+    truncated = BICYCLE_PNG[: len(BICYCLE_PNG) // 2]
+    run = upload_and_run(aws, "incoming/ünïcode broken.png", truncated)
+    assert run["status"] == "SUCCEEDED"
+    output = json.loads(run["output"])
+    assert output["outcome"] == "quarantined" and output["reason_code"] == "truncated_image"
+    bucket = aws.deployed.bucket
+    copy = aws.s3.get_object(Bucket=bucket, Key="quarantine/ünïcode broken.png")
+    assert copy["Body"].read() == truncated
+    assert copy["Metadata"]["quarantine-reason-code"] == "truncated_image"
+    record = json.loads(aws.s3.get_object(Bucket=bucket, Key="quarantine/ünïcode broken.png.reason.json")["Body"].read())
+    assert record["reason_code"] == "truncated_image" and "truncated" in record["reason"]
+    assert aws.s3.get_object(Bucket=bucket, Key="incoming/ünïcode broken.png")["Body"].read() == truncated
+    assert "Classify vehicle" not in run["entered"]
+    assert endpoint.stubber._queue.__len__() == 0  # the endpoint was never called
+
+
+def test_endpoint_throttling_is_retried_then_routed(aws, endpoint):
+    endpoint.fail("ThrottlingException", 400)
+    endpoint.fail("ModelError", 424, OriginalStatusCode=503, OriginalMessage="worker died")
+    endpoint.answer([0.02, 0.98])
+    run = upload_and_run(aws, "incoming/moto.png", BICYCLE_PNG)
+    assert run["status"] == "SUCCEEDED"
+    assert json.loads(run["output"])["label"] == "motorcycle"
+    failures = [e["lambdaFunctionFailedEventDetails"]["error"] for e in run["history"]
+                if e["type"] == "LambdaFunctionFailed"]
+    assert failures == ["EndpointThrottledError", "EndpointUnavailableError"]
+
+
+def test_endpoint_errors_exhaust_retries_then_fail_with_image_kept(aws, endpoint):
+    for _ in range(4):  # the first attempt plus endpoint_max_attempts - 1 retries
+        endpoint.fail("ModelError", 424, OriginalStatusCode=500, OriginalMessage="boom")
+    run = upload_and_run(aws, "incoming/doomed.png", BICYCLE_PNG)
+    assert run["status"] == "FAILED"
+    assert run["error"] == "EndpointUnavailableError"
+    assert "HTTP 500" in run["cause"]
+    report = messages(aws, aws.deployed.review_queue_url)
+    assert len(report) == 1 and report[0]["reason"] == "processing_failed"
+    assert report[0]["key"] == "incoming/doomed.png" and report[0]["error"] == "EndpointUnavailableError"
+    assert aws.s3.head_object(Bucket=aws.deployed.bucket, Key="incoming/doomed.png")["ContentLength"] == len(BICYCLE_PNG)
+    assert sum(e["type"] == "LambdaFunctionFailed" for e in run["history"]) == 4
+
+
+def test_missing_object_fails_with_a_named_error(aws, endpoint):
+    arn = aws.start_execution({"bucket": aws.deployed.bucket, "key": "incoming/gone.png", "etag": "x",
+                               "version_id": None, "size": 1})
+    for _ in range(400):
+        run = aws.sfn.describe_execution(executionArn=arn)
+        if run["status"] != "RUNNING":
+            break
+        time.sleep(0.05)
+    assert run["status"] == "FAILED" and run["error"] == "ImageNotFoundError"
+    report = messages(aws, aws.deployed.review_queue_url)
+    assert report[0]["reason"] == "processing_failed" and report[0]["key"] == "incoming/gone.png"
+
+
+def test_redelivered_upload_event_does_not_route_twice(aws, endpoint):
+    endpoint.answer([0.99, 0.01])
+    execution_input = {"bucket": aws.deployed.bucket, "key": "incoming/twice.png", "etag": "abc",
+                       "version_id": "v1", "size": 10}
+    aws.s3.put_object(Bucket=aws.deployed.bucket, Key="incoming/twice.png", Body=BICYCLE_PNG)
+    aws.dispatch_uploads()  # drain the real upload event
+    first = aws.start_execution(execution_input)
+    second = aws.start_execution(execution_input)
+    assert first == second
