@@ -18,8 +18,8 @@ Raises (errorType): ``EndpointThrottledError`` and ``EndpointUnavailableError`` 
 ``EndpointInvocationError``, ``InvalidRequestError``, ``ConfigurationError``
 (see ``classify/inference.py`` for the exact mapping).
 
-The botocore client makes exactly one attempt (``max_attempts=1``): the state machine owns retries
-with backoff and jitter.
+The botocore client makes exactly one attempt (``retries={"total_max_attempts": 1}``; note that
+``{"max_attempts": 1}`` would mean one *retry*): the state machine owns retries with backoff and jitter.
 
 Environment variables:
     ENDPOINT_NAME              SageMaker endpoint name (required; ConfigurationError when unset).
@@ -77,7 +77,9 @@ tracer = Tracer(service=SERVICE)
 @functools.lru_cache(maxsize=4)
 def _client(read_timeout: float, connect_timeout: float) -> Any:
     config = Config(
-        retries={"max_attempts": 1, "mode": "standard"},
+        # Exactly one attempt. NB: botocore's retries["max_attempts"] counts RETRIES (max_attempts=1 means
+        # two attempts); total_max_attempts counts attempts, including the first.
+        retries={"total_max_attempts": 1, "mode": "standard"},
         read_timeout=read_timeout,
         connect_timeout=connect_timeout,
     )

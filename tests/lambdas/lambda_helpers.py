@@ -42,3 +42,13 @@ def emf_values(record: dict, name: str) -> list[float]:
     """Values of metric ``name`` in an EMF record (Powertools writes a list, EMF also allows a scalar)."""
     value = record[name]
     return [float(v) for v in value] if isinstance(value, list) else [float(value)]
+
+
+def serialized_image(data: bytes, bucket: str = "scones-uploads-test", key: str = "incoming/bike.png",
+                     etag: str | None = "0123456789abcdef", version_id: str | None = None) -> dict:
+    """What the serialize function returns for ``data`` (built with its real core, no S3 needed)."""
+    from lambdas.serialize.image_check import Settings, inspect_image, valid_outcome
+
+    image = inspect_image(data, Settings())
+    return valid_outcome(bucket=bucket, key=key, etag=etag, version_id=version_id, source_bytes=len(data),
+                         image=image)
