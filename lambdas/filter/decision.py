@@ -84,12 +84,17 @@ def parse_classification(event: Any) -> Mapping[str, Any]:
 
 
 def decide(classification: Mapping[str, Any], threshold: float) -> dict[str, Any]:
-    """Top class and whether its probability reaches ``threshold`` (ties: first label in order)."""
+    """Top class and whether its probability reaches ``threshold``.
+
+    A tie for the top probability (only possible with THRESHOLD <= 0.5 for two classes) is never
+    confident: the label reported is then the first of the tied labels in payload order.
+    """
     probabilities = {label: float(p) for label, p in classification["probabilities"].items()}
     label = max(probabilities, key=probabilities.__getitem__)
     confidence = probabilities[label]
+    tied = sum(1 for p in probabilities.values() if p == confidence) > 1
     return {
-        "confident": confidence >= threshold,
+        "confident": confidence >= threshold and not tied,
         "label": label,
         "confidence": confidence,
         "threshold": threshold,

@@ -8,7 +8,8 @@ Input::
 
 Output (low confidence is an outcome, never an exception)::
 
-    {"confident": bool (confidence >= threshold), "label": top class, "confidence": top probability,
+    {"confident": bool (confidence >= threshold, and no tie for the top), "label": top class,
+     "confidence": top probability,
      "threshold", "probabilities", "bucket", "key", "etag", "version_id", "model_version"}
 
 Raises (errorType): ``InvalidClassificationError`` (malformed payload), ``ConfigurationError`` (bad THRESHOLD).
