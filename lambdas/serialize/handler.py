@@ -15,6 +15,9 @@ Output for a valid image::
      "image_data": base64 PNG (longest side <= PAYLOAD_MAX_SIDE), "content_type": "image/png",
      "source_format": "PNG"|"JPEG"|"WEBP", "source_width", "source_height", "source_bytes"}
 
+    source_width/source_height are the dimensions stored in the file (before EXIF rotation; the
+    payload image itself is rotated upright). Multi-picture JPEGs (MPO) report "JPEG".
+
 Output for an object that exists but is not an acceptable image (no exception)::
 
     {"valid": false, "bucket", "key", "etag", "version_id", "reason_code", "reason",
@@ -88,7 +91,7 @@ def get_s3_client() -> Any:
     """Lazily created, cached S3 client (honours AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)."""
     custom_endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
     config = Config(
-        retries={"max_attempts": 3, "mode": "standard"},
+        retries={"total_max_attempts": 3, "mode": "standard"},
         connect_timeout=5,
         read_timeout=30,
         s3={"addressing_style": "path"} if custom_endpoint else None,

@@ -100,6 +100,9 @@ DEFAULT_INCOMING_PREFIX = "incoming/"
 DEFAULT_QUARANTINE_PREFIX = "quarantine/"
 
 _FORMAT_ALIASES = {"JPG": "JPEG", "TIF": "TIFF"}
+# Pillow names some files after a container of a format we accept: phone/camera "MPO" files are
+# JPEGs with extra (e.g. depth or preview) frames appended; the JPEG decoder reads the first one.
+_CONTAINER_FORMATS = {"MPO": "JPEG"}
 
 
 @dataclass(frozen=True)
@@ -419,11 +422,11 @@ def inspect_image(data: bytes, settings: Settings) -> NormalizedImage:
         fmt: str | None = sniffed
         try:
             with Image.open(io.BytesIO(data), formats=list(allowed)) as probe:
-                fmt = probe.format or sniffed
+                fmt = _CONTAINER_FORMATS.get(probe.format, probe.format) or sniffed
                 probe.verify()
             img = Image.open(io.BytesIO(data), formats=[fmt] if fmt else list(allowed))
             source_width, source_height = img.size
-            if img.format == "JPEG":
+            if fmt == "JPEG":
                 # Decode straight at a reduced DCT scale (still reads the whole stream, so truncation shows).
                 img.draft("RGB", (side * 2, side * 2))
             img.load()

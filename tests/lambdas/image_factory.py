@@ -71,6 +71,17 @@ def jpeg_with_orientation(width: int, height: int, orientation: int) -> bytes:
     return encode(img, "JPEG", exif=exif.tobytes())
 
 
+def multi_picture_jpeg(width: int = 80, height: int = 60) -> bytes:
+    """An MPO file (JPEG + a second frame), as some phones and cameras write them."""
+    first, second = Image.new("RGB", (width, height), (0, 90, 200)), Image.new("RGB", (width, height), "black")
+    return encode(first, "MPO", save_all=True, append_images=[second])
+
+
+def sixteen_bit_grey_png(size: int = 8) -> bytes:
+    """16-bit greyscale PNG at half intensity: must not come out white (clipping) but mid-grey."""
+    return encode(Image.new("I;16", (size, size), 32768), "PNG")
+
+
 def transparent_png(size: int = 16) -> bytes:
     """Fully transparent black pixels: must end up white after compositing onto white."""
     return encode(Image.new("RGBA", (size, size), (0, 0, 0, 0)), "PNG")

@@ -136,6 +136,28 @@ def test_exif_orientation_is_applied(s3, bucket, lambda_context):
     assert decode_payload(result).size == (32, 64)
 
 
+def test_multi_picture_jpeg_is_a_jpeg(s3, bucket, lambda_context):
+    data = image_factory.multi_picture_jpeg(80, 60)
+    assert Image.open(io.BytesIO(data)).format == "MPO"
+    put(s3, bucket, "incoming/phone.jpg", data)
+
+    result = invoke(handler, event_for(bucket, "incoming/phone.jpg"), lambda_context)
+
+    assert result["valid"] is True and result["source_format"] == "JPEG"
+    payload = decode_payload(result)
+    assert payload.size == (64, 48)
+    r, g, b = payload.getpixel((32, 24))
+    assert b > 150 and r < 40  # the first (blue) frame, not the appended black one
+
+
+def test_sixteen_bit_greyscale_is_scaled_not_clipped(s3, bucket, lambda_context):
+    put(s3, bucket, "incoming/grey16.png", image_factory.sixteen_bit_grey_png())
+
+    result = invoke(handler, event_for(bucket, "incoming/grey16.png"), lambda_context)
+
+    assert set(decode_payload(result).tobytes()) == {128}
+
+
 def test_transparency_is_composited_onto_white(s3, bucket, lambda_context):
     put(s3, bucket, "incoming/clear.png", image_factory.transparent_png(16))
 
