@@ -454,6 +454,12 @@ def inspect_image(data: bytes, settings: Settings) -> NormalizedImage:
 
         try:
             return _normalize(img, fmt or img.format, source_width, source_height, side, settings.payload_max_bytes)
+        except (MemoryError, ImageRejected):
+            raise
+        except Exception as exc:  # noqa: BLE001 - e.g. an exotic pixel mode that cannot become RGB
+            raise ImageRejected(
+                "corrupt_image", f"{fmt} image could not be converted to RGB: {_pillow_message(exc)}"
+            ) from None
         finally:
             img.close()
 
