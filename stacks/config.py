@@ -95,6 +95,13 @@ class SconesConfig:
     drift_psi_alarm_threshold: float = 0.2
     drift_window_hours: int = 24
     metrics_namespace: str = "SconesUnlimited"
+    model_latency_alarm_ms: int = 500  # p90 SageMaker ModelLatency alarm threshold (the metric itself is in µs)
+    low_confidence_min_predictions: int = 20  # below this many predictions an hour the share is not judged
+    drift_schedule_hours: int = 1  # the drift check runs at this rate over the last drift_window_hours
+    drift_min_records: int = 30  # fewer valid captured records in the window: the PSI alarm stays quiet
+    # baseline.json (or a model.tar.gz holding it) of the deployed model; the training pipeline writes it
+    # under model_prefix next to model.tar.gz and the model stack deploys from there.
+    drift_baseline_key: str = "models/baseline.json"
     # Official Powertools for AWS Lambda (Python) v3 layer version (publisher account 017000801446);
     # locally and in tests the pip package pinned in pyproject.toml is used instead.
     powertools_layer_version: int = 27
@@ -238,6 +245,19 @@ def _validate(c: SconesConfig) -> None:
     _check(1 <= c.review_queue_max_age_minutes <= 20160, "review_queue_max_age_minutes", c.review_queue_max_age_minutes, "1..20160")
     _check(0.0 < c.drift_psi_alarm_threshold <= 5.0, "drift_psi_alarm_threshold", c.drift_psi_alarm_threshold, "0 < value <= 5")
     _check(1 <= c.drift_window_hours <= 24 * 14, "drift_window_hours", c.drift_window_hours, "1..336")
+    _check(1 <= c.model_latency_alarm_ms <= 60_000, "model_latency_alarm_ms", c.model_latency_alarm_ms,
+           "1..60000 ms (a real-time endpoint invocation times out after 60 s)")
+    _check(1 <= c.low_confidence_min_predictions <= 100_000, "low_confidence_min_predictions",
+           c.low_confidence_min_predictions, "1..100000")
+    _check(1 <= c.drift_schedule_hours <= min(24, c.drift_window_hours), "drift_schedule_hours", c.drift_schedule_hours,
+           f"1..{min(24, c.drift_window_hours)} (at most a day, and no longer than drift_window_hours, so no "
+           "captured record goes unchecked)")
+    _check(1 <= c.drift_min_records <= 100_000, "drift_min_records", c.drift_min_records, "1..100000")
+    _check(bool(re.fullmatch(r"[A-Za-z0-9!_.*'()\-]+(/[A-Za-z0-9!_.*'()\-]+)*", c.drift_baseline_key))
+           and c.drift_baseline_key.startswith(c.model_prefix)
+           and c.drift_baseline_key.endswith((".json", ".tar.gz")), "drift_baseline_key", c.drift_baseline_key,
+           f"an S3 key under model_prefix ({c.model_prefix!r}) ending in '.json' or '.tar.gz', "
+           "e.g. 'models/baseline.json'")
     _check(1 <= c.powertools_layer_version <= 1000, "powertools_layer_version", c.powertools_layer_version, "1..1000")
     _check(bool(re.fullmatch(r"[A-Za-z0-9_./#:-]{1,255}", c.metrics_namespace)), "metrics_namespace", c.metrics_namespace,
            "1-255 of letters, digits and _./#:-")
