@@ -47,6 +47,7 @@ demo: install
 
 bench: install
 	$(VENV)/bin/scones bench
+	$(VENV)/bin/scones bench-workflow
 
 # Refresh the frozen dependency set after changing pins in pyproject.toml.
 lock:

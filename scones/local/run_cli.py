@@ -1,0 +1,211 @@
+"""`scones run` (the interface our checks use) and `scones demo` (what a new user runs first)."""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from .runtime import LocalWorkflow, Outcome, list_images, summarize
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE_DATA = ROOT / "data" / "sample" / "cifar100-bicycle-motorcycle"
+DEFAULT_ARTIFACTS = ROOT / "artifacts"
+
+
+def ensure_model(model: Path | None, artifacts_dir: Path = DEFAULT_ARTIFACTS, log=print) -> Path:
+    """The given model, or the cached one if data and code are unchanged, or a freshly trained one."""
+    if model is not None:
+        if not Path(model).is_file():
+            raise SystemExit(f"scones: model artifact not found: {model}")
+        return Path(model)
+    from training.artifact import ARTIFACT_NAME, load_metadata
+    from training.dataset import load_labeled_images, resolve_list_path
+    from training.fingerprint import training_fingerprint
+    from training.pipeline import run_training
+    from training.trainer import TrainConfig
+
+    lst = resolve_list_path(SAMPLE_DATA, None)
+    expected = training_fingerprint(lst, load_labeled_images(SAMPLE_DATA, lst).files)["sha256"]
+    cached = artifacts_dir / ARTIFACT_NAME
+    if cached.is_file():
+        try:
+            if load_metadata(cached)["fingerprint"]["sha256"] == expected:
+                log(f"reusing cached model {cached} (training data and code unchanged)")
+                return cached
+        except Exception as exc:  # a broken cache is retrained, not trusted
+            log(f"cached model unusable ({exc}); retraining")
+    log(f"training a model on {SAMPLE_DATA} (about 2-4 minutes on 2 CPU cores)...")
+    run = run_training(SAMPLE_DATA, TrainConfig(), artifacts_dir, log=log)
+    return run.artifact_path
+
+
+def _print_outcome(outcome: Outcome, as_json: bool) -> None:
+    if as_json:
+        print(outcome.json_line(), flush=True)
+        return
+    detail = {
+        "routed": f"{outcome.label} {outcome.confidence:.3f}" if outcome.confidence is not None else "",
+        "review": f"{outcome.label} {outcome.confidence:.3f} (below threshold)" if outcome.confidence is not None else "",
+    }.get(outcome.outcome, outcome.reason or "")
+    print(f"{outcome.outcome:<12} {outcome.latency_ms:>8.0f} ms  {outcome.key}  {detail}", flush=True)
+
+
+def run_workflow(images: Path, model: Path, workdir: Path, threshold: float | None, concurrency: int,
+                 inject_errors: float, as_json: bool) -> tuple[list[Outcome], dict]:
+    files = list_images(images)
+    if not files:
+        raise SystemExit(f"scones: no files under {images}")
+    outcomes: list[Outcome] = []
+    with LocalWorkflow(model, workdir, threshold=threshold, inject_errors=inject_errors) as workflow:
+        started = time.perf_counter()
+        for outcome in workflow.run(files, images, concurrency=concurrency):
+            outcomes.append(outcome)
+            _print_outcome(outcome, as_json)
+        summary = summarize(outcomes, time.perf_counter() - started)
+        summary["threshold"] = workflow.config.confidence_threshold
+        summary["capture_dir"] = str(workflow.capture_dir) if workflow.capture_dir else None
+    return outcomes, summary
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    images = Path(args.images)
+    if not images.is_dir():
+        print(f"scones run: --images {images} is not a folder", file=sys.stderr)
+        return 2
+    model = ensure_model(Path(args.model) if args.model else None, log=lambda m: print(m, file=sys.stderr))
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="scones-run-"))
+    _, summary = run_workflow(images, model, workdir, args.threshold, args.concurrency, args.inject_errors, args.json)
+    print(json.dumps(summary) if args.json else _summary_text(summary), flush=True)
+    return 0
+
+
+def _summary_text(summary: dict) -> str:
+    c = summary["counts"]
+    lat = summary["latency_ms"]
+    steps = ", ".join(f"{k} {v:.0f} ms" for k, v in summary["step_ms_mean"].items())
+    return (f"\n{summary['images']} images: {c['routed']} routed, {c['review']} to review, "
+            f"{c['quarantined']} quarantined, {c['failed']} failed | {summary['throughput_images_per_s']} images/s | "
+            f"latency p50 {lat['p50']} ms, p99 {lat['p99']} ms | mean per step: {steps}")
+
+
+# -- demo ---------------------------------------------------------------------------------------
+def build_demo_images(target: Path, per_class: int = 12) -> dict[str, str]:
+    """A mix of real images of both classes plus hostile files; returns key-relative path -> true label."""
+    from PIL import Image
+
+    from training.constants import CLASS_NAMES
+    from training.dataset import load_labeled_images, resolve_list_path, stratified_split
+    from training.trainer import TrainConfig
+
+    target.mkdir(parents=True, exist_ok=True)
+    data = load_labeled_images(SAMPLE_DATA, resolve_list_path(SAMPLE_DATA, None))
+    # Images the default training run held out for validation: the model has not trained on them.
+    defaults = TrainConfig()
+    _, held_out = stratified_split(data.labels, defaults.val_fraction, defaults.seed)
+    labels: dict[str, str] = {}
+    taken = {name: 0 for name in CLASS_NAMES}
+    for index in held_out.tolist():
+        path, label = data.files[index], CLASS_NAMES[int(data.labels[index])]
+        if taken[label] >= per_class:
+            continue
+        taken[label] += 1
+        name = f"{label}s/{path.name}"
+        (target / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target / name)
+        labels[name] = label
+    a_png = (target / next(iter(labels))).read_bytes()
+    hostile = target / "hostile"
+    hostile.mkdir(exist_ok=True)
+    (hostile / "empty.png").write_bytes(b"")
+    (hostile / "notes named like a photo.png").write_text("this is not an image")
+    (hostile / "truncated.png").write_bytes(a_png[: len(a_png) // 2])
+    Image.new("RGB", (8, 8), "red").save(hostile / "animation.gif")
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 50000, 50000, 8, 2, 0, 0, 0)) + \
+        chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
+    (hostile / "bomb.png").write_bytes(bomb)
+    # A large photo-sized upload of a real image (upscaled), to show any size works.
+    Image.open(target / next(iter(labels))).resize((2400, 1800)).save(target / "large photo.jpg", quality=90)
+    labels["large photo.jpg"] = next(iter(labels.values()))
+    return labels
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    report_dir = Path(args.report_dir or ROOT / "reports" / f"demo-{stamp}")
+    workdir = report_dir / "work"
+    print("== Scones Unlimited local demo: same synthesized state machine, same Lambda and model code, no AWS")
+    model = ensure_model(Path(args.model) if args.model else None)
+    images = workdir / "images"
+    labels = build_demo_images(images, per_class=args.per_class)
+    print(f"== uploading {len(list_images(images))} files from {images} under incoming/ "
+          f"(concurrency {args.concurrency})")
+    outcomes, summary = run_workflow(images, model, workdir, args.threshold, args.concurrency, 0.0, False)
+    print(_summary_text(summary))
+    from .demo_report import write_report
+
+    write_report(report_dir, outcomes, summary, labels, model, images)
+    print(f"\n== report written to {report_dir}")
+    return 0
+
+
+def cmd_bench_workflow(args: argparse.Namespace) -> int:
+    """Local workflow throughput and end-to-end latency at each concurrency, and where the time goes."""
+    model = ensure_model(Path(args.model) if args.model else None)
+    results = []
+    with tempfile.TemporaryDirectory(prefix="scones-bench-") as tmp:
+        images = Path(tmp) / "images"
+        build_demo_images(images, per_class=args.per_class)
+        shutil.rmtree(images / "hostile")
+        for concurrency in args.concurrency:
+            workdir = Path(tmp) / f"c{concurrency}"
+            _, summary = run_workflow(images, model, workdir, None, concurrency, 0.0, as_json=True)
+            row = {"concurrency": concurrency, **{k: summary[k] for k in (
+                "images", "throughput_images_per_s", "latency_ms", "step_ms_mean", "counts")}}
+            results.append(row)
+    print("\nlocal workflow benchmark")
+    print(f"{'conc':>4} {'images':>6} {'img/s':>7} {'p50 ms':>8} {'p99 ms':>8}  mean ms per step")
+    for r in results:
+        steps = ", ".join(f"{k} {v:.0f}" for k, v in r["step_ms_mean"].items())
+        print(f"{r['concurrency']:>4} {r['images']:>6} {r['throughput_images_per_s']:>7} "
+              f"{r['latency_ms']['p50']:>8} {r['latency_ms']['p99']:>8}  {steps}")
+    print(json.dumps({"workflow_bench": results}))
+    return 0
+
+
+def register(subparsers) -> None:
+    bench = subparsers.add_parser("bench-workflow", help="benchmark the local workflow end to end")
+    bench.add_argument("--model")
+    bench.add_argument("--per-class", type=int, default=24)
+    bench.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    bench.set_defaults(func=cmd_bench_workflow)
+
+    run = subparsers.add_parser("run", help="run every file of a folder through the local workflow")
+    run.add_argument("--images", required=True, help="folder of files to upload (recursive, any names)")
+    run.add_argument("--model", help="model.tar.gz (default: cached or freshly trained on the sample data)")
+    run.add_argument("--threshold", type=float, help="confidence threshold (default: config, 0.93)")
+    run.add_argument("--concurrency", type=int, default=8)
+    run.add_argument("--inject-errors", type=float, default=0.0, help="share of endpoint calls that fail (0..1)")
+    run.add_argument("--workdir", help="where to keep synthesized templates and captures")
+    run.add_argument("--json", action="store_true", help="one JSON line per file, then a summary line")
+    run.set_defaults(func=cmd_run)
+
+    demo = subparsers.add_parser("demo", help="train (or reuse) a model and run a mix of images end to end")
+    demo.add_argument("--model")
+    demo.add_argument("--threshold", type=float)
+    demo.add_argument("--concurrency", type=int, default=8)
+    demo.add_argument("--per-class", type=int, default=12)
+    demo.add_argument("--report-dir")
+    demo.set_defaults(func=cmd_demo)
+
+
+signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C unwinds: servers stop, nothing left running

@@ -1,0 +1,226 @@
+"""The whole workflow on one machine: upload images, let the synthesized workflow route each one.
+
+`LocalWorkflow` starts the local model server (the real serving handlers behind the SageMaker
+runtime API), points the classify function's boto3 client at it through
+`AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`, creates the synthesized stacks' resources in moto
+(`LocalAws`), and runs uploads through the upload rule and the state machine. Each input gets
+exactly one `Outcome`.
+"""
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+from .aws import LocalAws
+from .cloud_assembly import synthesize
+from .moto_shims import local_cloud
+
+TASK_STEPS = {"Serialize image": "serialize", "Classify vehicle": "classify", "Check confidence": "filter"}
+
+
+@dataclass
+class Outcome:
+    """What happened to one uploaded file (the `scones run --json` line)."""
+
+    key: str
+    outcome: str  # routed | review | quarantined | failed
+    label: str | None = None
+    confidence: float | None = None
+    reason: str | None = None
+    latency_ms: float | None = None
+    source: str | None = None  # the local file
+    steps_ms: dict[str, float] = field(default_factory=dict)  # serialize / classify / filter / orchestration
+
+    def json_line(self) -> str:
+        data = asdict(self)
+        return json.dumps({k: data[k] for k in ("key", "outcome", "label", "confidence", "reason", "latency_ms")},
+                          ensure_ascii=False)
+
+
+def list_images(images_dir: Path) -> list[Path]:
+    """Every file under the folder, recursively, whatever its name (hidden files included)."""
+    return sorted(p for p in Path(images_dir).rglob("*") if p.is_file())
+
+
+def upload_key(prefix: str, root: Path, path: Path) -> str:
+    return prefix + path.relative_to(root).as_posix()
+
+
+class LocalWorkflow:
+    """Context manager: model server + local AWS built from the synthesized templates."""
+
+    def __init__(self, model_path: Path, workdir: Path, threshold: float | None = None,
+                 inject_errors: float = 0.0, fault_seed: int = 0, capture: bool = True) -> None:
+        self.model_path = Path(model_path)
+        self.workdir = Path(workdir)
+        self.threshold = threshold
+        self.inject_errors = inject_errors
+        self.fault_seed = fault_seed
+        self.capture_dir = self.workdir / "datacapture" if capture else None
+        self._stack: list[Any] = []
+        self.aws: LocalAws | None = None
+        self.server = None
+        self.step_seconds: dict[str, list[float]] = {}
+        self._lock = threading.Lock()
+
+    def __enter__(self) -> "LocalWorkflow":
+        from .model_server import ModelServer
+
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        context = {"confidence_threshold": str(self.threshold)} if self.threshold is not None else {}
+        assembly = synthesize(self.workdir / "cdk.out", context=context)
+        self.config = assembly.config
+        self.server = ModelServer(self.model_path, endpoint_name=assembly.config.endpoint_name,
+                                  capture_dir=self.capture_dir, inject_errors=self.inject_errors,
+                                  fault_seed=self.fault_seed)
+        url = self.server.start()
+        self._previous_endpoint = os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
+        os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = url
+        _reset_cached_clients()
+        self._cloud = local_cloud()
+        self._cloud.__enter__()
+        self.aws = LocalAws(assembly)
+        self.aws.deploy()
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        try:
+            self._cloud.__exit__(*exc_info)
+        finally:
+            if self._previous_endpoint is None:
+                os.environ.pop("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", None)
+            else:
+                os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = self._previous_endpoint
+            _reset_cached_clients()
+            if self.server is not None:
+                self.server.stop()
+
+    # -- running --------------------------------------------------------------------------------
+    def run(self, files: list[Path], root: Path, concurrency: int = 8, timeout_s: float = 600) -> Iterator[Outcome]:
+        """Upload `files` (relative to `root`) under the incoming prefix; yield outcomes as they finish."""
+        aws = self.aws
+        assert aws is not None, "use LocalWorkflow as a context manager"
+        prefix = self.config.incoming_prefix
+        keys = {upload_key(prefix, root, path): path for path in files}
+        uploaded_at: dict[str, float] = {}
+
+        def upload(item: tuple[str, Path]) -> None:
+            key, path = item
+            uploaded_at[key] = time.perf_counter()
+            aws.s3.put_object(Bucket=aws.deployed.bucket, Key=key, Body=path.read_bytes())
+
+        pending: dict[str, str] = {}  # execution arn -> key
+        deadline = time.monotonic() + timeout_s
+        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+            list(pool.map(upload, keys.items()))
+            seen: set[str] = set()
+            while len(seen) < len(keys):
+                for execution_input, arn in aws.dispatch_uploads():
+                    if execution_input["key"] in keys and execution_input["key"] not in seen:
+                        seen.add(execution_input["key"])
+                        pending[arn] = execution_input["key"]
+                if time.monotonic() > deadline:
+                    break
+            for key in set(keys) - seen:  # the rule never fired: say so, don't drop the file
+                yield Outcome(key=key, outcome="failed", reason="no upload event reached the workflow",
+                              source=str(keys[key]))
+            while pending:
+                finished = []
+                for arn, key in pending.items():
+                    description = aws.sfn.describe_execution(executionArn=arn)
+                    if description["status"] == "RUNNING" and time.monotonic() < deadline:
+                        continue
+                    finished.append(arn)
+                    yield self._outcome(key, keys[key], description, uploaded_at[key])
+                for arn in finished:
+                    pending.pop(arn)
+                if pending:
+                    time.sleep(0.02)
+
+    def _outcome(self, key: str, source: Path, description: dict[str, Any], uploaded_at: float) -> Outcome:
+        latency_ms = round((time.perf_counter() - uploaded_at) * 1000, 1)
+        steps = self._step_times(description["executionArn"])
+        status = description["status"]
+        if status == "SUCCEEDED":
+            output = json.loads(description["output"])
+            return Outcome(key=key, outcome=output["outcome"], label=output.get("label"),
+                           confidence=output.get("confidence"), reason=output.get("reason"),
+                           latency_ms=latency_ms, source=str(source), steps_ms=steps)
+        if status == "RUNNING":
+            reason = "timed out waiting for the execution"
+        else:
+            reason = f"{description.get('error', status)}: {_cause_message(description.get('cause'))}"
+        return Outcome(key=key, outcome="failed", reason=reason, latency_ms=latency_ms, source=str(source),
+                       steps_ms=steps)
+
+    def _step_times(self, execution_arn: str) -> dict[str, float]:
+        """Time per task state (serialize/classify/filter) and the rest (orchestration), from history."""
+        events = self.aws.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        if not events:
+            return {}
+        entered: dict[str, Any] = {}
+        spent = {name: 0.0 for name in TASK_STEPS.values()}
+        for event in events:
+            if "stateEnteredEventDetails" in event:
+                entered[event["stateEnteredEventDetails"]["name"]] = event["timestamp"]
+            elif "stateExitedEventDetails" in event:
+                name = event["stateExitedEventDetails"]["name"]
+                if name in TASK_STEPS and name in entered:
+                    spent[TASK_STEPS[name]] += (event["timestamp"] - entered[name]).total_seconds() * 1000
+        total = (events[-1]["timestamp"] - events[0]["timestamp"]).total_seconds() * 1000
+        spent["orchestration"] = max(0.0, total - sum(spent.values()))
+        return {k: round(v, 2) for k, v in spent.items()}
+
+
+def _cause_message(cause: str | None) -> str:
+    """A Lambda error's cause is JSON with errorMessage; other causes are plain text."""
+    if not cause:
+        return "no cause recorded"
+    try:
+        return json.loads(cause).get("errorMessage", cause)
+    except (ValueError, AttributeError):
+        return cause
+
+
+def _reset_cached_clients() -> None:
+    """Functions cache their boto3 clients; endpoint URLs changed, so drop them."""
+    from lambdas.classify import handler as classify_handler
+    from lambdas.serialize import handler as serialize_handler
+
+    classify_handler._client.cache_clear()
+    serialize_handler.get_s3_client.cache_clear()
+
+
+def summarize(outcomes: list[Outcome], wall_seconds: float) -> dict[str, Any]:
+    """Counts, throughput and latency percentiles, and where the time went."""
+    counts = {name: 0 for name in ("routed", "review", "quarantined", "failed")}
+    for outcome in outcomes:
+        counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
+    latencies = sorted(o.latency_ms for o in outcomes if o.latency_ms is not None)
+    steps: dict[str, list[float]] = {}
+    for outcome in outcomes:
+        for step, ms in outcome.steps_ms.items():
+            steps.setdefault(step, []).append(ms)
+    return {
+        "summary": True,
+        "images": len(outcomes),
+        "counts": counts,
+        "wall_seconds": round(wall_seconds, 2),
+        "throughput_images_per_s": round(len(outcomes) / wall_seconds, 2) if wall_seconds > 0 else None,
+        "latency_ms": {"p50": percentile(latencies, 50), "p90": percentile(latencies, 90),
+                       "p99": percentile(latencies, 99), "max": latencies[-1] if latencies else None},
+        "step_ms_mean": {k: round(sum(v) / len(v), 2) for k, v in steps.items() if v},
+    }
+
+
+def percentile(sorted_values: list[float], q: float) -> float | None:
+    if not sorted_values:
+        return None
+    index = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
+    return sorted_values[index]
