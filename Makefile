@@ -46,7 +46,7 @@ demo: install
 	$(VENV)/bin/scones demo
 
 bench: install
-	$(VENV)/bin/scones bench
+	$(VENV)/bin/scones bench-model
 	$(VENV)/bin/scones bench-workflow
 
 # Refresh the frozen dependency set after changing pins in pyproject.toml.
