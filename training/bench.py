@@ -56,7 +56,7 @@ def measure_throughput(model, batch: torch.Tensor, seconds: float = 3.0) -> dict
 
 def _sample_images(data_dir: Path, lst: Path | str | None, count: int) -> list[Path]:
     lst_path = resolve_list_path(data_dir, lst)
-    root = image_root_for(lst_path)
+    root = image_root_for(Path(data_dir), lst_path)
     return [root / e.relative_path for e in read_list_file(lst_path)[:count]]
 
 

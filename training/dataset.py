@@ -1,9 +1,10 @@
 """Labelled image sets described by a `.lst` file (the SageMaker image-classification list format).
 
 A `.lst` has one tab-separated row per image: `index <TAB> label <TAB> relative/path.png`, with
-label 0=bicycle, 1=motorcycle. Paths are relative to the folder named after the list next to it
-(`train.lst` -> `train/`), which is what `training.etl` writes; if no such folder exists they are
-relative to the list's own folder. Every row is checked up front so a bad dataset fails with the
+label 0=bicycle, 1=motorcycle. A dataset is a folder DIR plus a list (default DIR/train.lst).
+Image paths are relative to DIR/<list name without .lst>/ when that folder exists (train.lst ->
+DIR/train/, test.lst -> DIR/test/: what `training.etl` writes), otherwise to DIR itself (so a
+custom list can name `train/x.png`). Every row is checked up front so a bad dataset fails with the
 file and line at fault rather than mid-training.
 """
 from __future__ import annotations
@@ -94,10 +95,10 @@ def read_list_file(lst_path: Path) -> list[ListEntry]:
     return entries
 
 
-def image_root_for(lst_path: Path) -> Path:
-    """Folder the list's paths are relative to: `<stem>/` beside the list, else the list's folder."""
-    named = lst_path.parent / lst_path.stem
-    return named if named.is_dir() else lst_path.parent
+def image_root_for(data_dir: Path, lst_path: Path) -> Path:
+    """Folder the list's paths are relative to: `<data_dir>/<list stem>/` if it exists, else data_dir."""
+    named = Path(data_dir) / Path(lst_path).stem
+    return named if named.is_dir() else Path(data_dir)
 
 
 def resolve_list_path(data_dir: Path, lst: Path | str | None = None) -> Path:
@@ -118,7 +119,7 @@ def load_labeled_images(data_dir: Path | str, lst: Path | str | None = None, siz
         raise DatasetError(f"{data_dir}: data directory not found")
     lst_path = resolve_list_path(data_dir, lst)
     entries = read_list_file(lst_path)
-    root = image_root_for(lst_path)
+    root = image_root_for(data_dir, lst_path)
     pixels = np.empty((len(entries), size, size, 3), dtype=np.uint8)
     files: list[Path] = []
     for i, entry in enumerate(entries):

@@ -23,11 +23,14 @@ SPLITS = ("train", "test")
 
 
 class _CifarUnpickler(pickle.Unpickler):
-    """The CIFAR pickles hold only dicts, lists, bytes, ints and numpy arrays; refuse anything else."""
+    """The CIFAR pickles hold only dicts, lists, bytes, ints and numpy arrays; refuse anything else.
+
+    (`_codecs.encode` is how protocol-2 pickles written by Python 3 rebuild bytes.)
+    """
 
     ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
                ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-               ("numpy._core.multiarray", "scalar")}
+               ("numpy._core.multiarray", "scalar"), ("_codecs", "encode")}
 
     def find_class(self, module: str, name: str):
         if (module, name) in self.ALLOWED:

@@ -45,7 +45,7 @@ def evaluate_model(model_path: Path | str, data_dir: Path | str, lst: Path | str
     """
     lst_path = resolve_list_path(Path(data_dir), lst)
     entries = read_list_file(lst_path)
-    root = image_root_for(lst_path)
+    root = image_root_for(Path(data_dir), lst_path)
     paths = []
     for entry in entries:
         path = root / entry.relative_path

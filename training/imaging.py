@@ -88,7 +88,7 @@ def prepare_image(data: bytes, size: int = INPUT_SIZE) -> np.ndarray:
     """Image bytes -> uint8 array (size, size, 3), upright RGB on white."""
     image = decode_image(data)
     try:
-        array = np.asarray(resize_to_input(to_rgb(image), size), dtype=np.uint8)
+        array = np.array(resize_to_input(to_rgb(image), size), dtype=np.uint8)  # writable copy
     except (OSError, ValueError) as exc:
         raise ImageDecodeError(f"image data is truncated or corrupt: {exc}") from exc
     return array

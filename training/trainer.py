@@ -9,8 +9,9 @@ from __future__ import annotations
 import copy
 import math
 import time
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Callable
+from typing import Callable, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -113,10 +114,18 @@ def predict_logits(model: nn.Module, images: torch.Tensor, bf16: bool, batch_siz
     return torch.cat(outputs) if outputs else torch.empty(0, len(CLASS_NAMES))
 
 
-def configure_torch(threads: int) -> None:
-    """Fixed thread count + deterministic kernels: the two things bit-identical reruns need."""
+@contextmanager
+def deterministic_torch(threads: int) -> Iterator[None]:
+    """Fixed thread count + deterministic kernels (what bit-identical reruns need), restored afterwards."""
+    threads_before = torch.get_num_threads()
+    deterministic_before = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(max(1, threads))
     torch.use_deterministic_algorithms(True)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads_before)
+        torch.use_deterministic_algorithms(deterministic_before)
 
 
 def train_classifier(data: LabeledImages, config: TrainConfig, log: Callable[[str], None] = print,
@@ -125,7 +134,11 @@ def train_classifier(data: LabeledImages, config: TrainConfig, log: Callable[[st
 
     `log_every` is the number of epochs between progress lines (0: about ten lines per run).
     """
-    configure_torch(config.threads)
+    with deterministic_torch(config.threads):
+        return _train(data, config, log, log_every)
+
+
+def _train(data: LabeledImages, config: TrainConfig, log: Callable[[str], None], log_every: int) -> TrainingResult:
     torch.manual_seed(config.seed)
     train_idx, val_idx = stratified_split(data.labels, config.val_fraction, config.seed)
     train_x = normalize(data.images[train_idx])

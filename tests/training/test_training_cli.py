@@ -1,0 +1,111 @@
+"""`scones evaluate` / `scones train` / `scones etl`-free flows, SageMaker's train.py contract, and the bench."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from scones.cli import main as scones_main
+from training.constants import SAMPLE_DATA_DIR
+from training.bench import run_model_bench
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def validation_list(tiny_run, tmp_path_factory) -> Path:
+    """A .lst naming exactly the tiny model's held-out validation images (in the sample's train/)."""
+    entries = [line.split("\t") for line in (SAMPLE_DATA_DIR / "train.lst").read_text().splitlines()]
+    # no validation/ folder in the data dir, so paths are relative to the data dir itself
+    rows = [f"{entries[i][0]}\t{entries[i][1]}\ttrain/{entries[i][2]}\n" for i in tiny_run.result.val_indices.tolist()]
+    path = tmp_path_factory.mktemp("lists") / "validation.lst"
+    path.write_text("".join(rows))
+    return path
+
+
+def run_cli(argv: list[str], capsys) -> str:
+    assert scones_main(argv) == 0
+    return capsys.readouterr().out
+
+
+def test_evaluate_prints_json_last_line_and_writes_plots(tiny_run, tiny_model_path, validation_list, tmp_path, capsys):
+    out = run_cli(["evaluate", "--model", str(tiny_model_path), "--data", str(SAMPLE_DATA_DIR), "--lst", str(validation_list), "--json",
+                   "--plots", str(tmp_path / "plots")], capsys)
+    result = json.loads(out.strip().splitlines()[-1])
+    for key in ("n", "accuracy", "threshold", "coverage", "selective_accuracy", "ece", "confusion"):
+        assert key in result
+    assert result["n"] == 200 and result["threshold"] == 0.93
+    assert result["confusion"]["labels"] == ["bicycle", "motorcycle"]
+    assert np.sum(result["confusion"]["matrix"]) == 200
+    assert np.array(result["confusion"]["matrix"]).sum(axis=1).tolist() == [100, 100]
+    # same images, same served model: evaluate reproduces the training-time validation metrics
+    validation = tiny_run.metadata["validation"]
+    assert result["accuracy"] == pytest.approx(validation["accuracy"])
+    assert result["coverage"] == pytest.approx(validation["coverage"])
+    assert result["ece"] == pytest.approx(validation["ece"], abs=1e-4)
+    for name in ("confusion_matrix", "reliability_diagram", "confidence_histogram"):
+        png = tmp_path / "plots" / f"{name}.png"
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_evaluate_threshold_flag_and_human_output(tiny_run, tiny_model_path, validation_list, capsys):
+    out = run_cli(["evaluate", "--model", str(tiny_model_path), "--data", str(SAMPLE_DATA_DIR),
+                   "--lst", str(validation_list), "--threshold", "0.999", "--json"], capsys)
+    strict = json.loads(out.strip().splitlines()[-1])
+    assert strict["threshold"] == 0.999 and strict["n"] == 200
+    assert strict["coverage"] <= 0.5 and strict["accuracy"] == pytest.approx(tiny_run.metadata["validation"]["accuracy"])
+    human = run_cli(["evaluate", "--model", str(tiny_model_path), "--data", str(SAMPLE_DATA_DIR)], capsys)
+    assert "accuracy" in human and "selective accuracy" in human
+
+
+def test_sagemaker_script_mode_contract(tmp_path, make_subset):
+    """python train.py --hyperparameters with SM_* variables, as SageMaker's PyTorch container runs it."""
+    data_dir = make_subset(tmp_path / "channel", 30)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
+    env.update(SM_CHANNEL_TRAINING=str(data_dir), SM_MODEL_DIR=str(tmp_path / "model"),
+               SM_OUTPUT_DATA_DIR=str(tmp_path / "output"), SM_NUM_CPUS="1", SM_CHANNELS='["training"]')
+    completed = subprocess.run(
+        [sys.executable, "train.py", "--epochs", "2", "--width", "4", "--batch-size", "16", "--seed", "1",
+         "--flip-tta", "true", "--sagemaker_unknown", "x"],
+        cwd=REPO_ROOT / "training", env=env, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    assert "epoch   2/2" in completed.stderr and "ignoring unknown arguments" in completed.stderr
+    summary = json.loads(completed.stdout.strip().splitlines()[-1])
+    assert summary["validation"]["n"] == 12
+    model_dir = tmp_path / "model"
+    assert {p.name for p in model_dir.iterdir()} == {"model.pth", "metadata.json", "baseline.json", "code"}
+    assert (model_dir / "code" / "inference.py").is_file() and (model_dir / "code" / "training" / "serve.py").is_file()
+    metadata = json.loads((model_dir / "metadata.json").read_text())
+    assert metadata["hyperparameters"]["threads"] == 1 and metadata["hyperparameters"]["epochs"] == 2
+    with tarfile.open(tmp_path / "output" / "model.tar.gz", "r:gz") as archive:
+        assert json.load(archive.extractfile("metadata.json")) == metadata
+    report = json.loads((tmp_path / "output" / "training_report.json").read_text())
+    assert report["model_version"] == metadata["model_version"] and report["history"]
+
+
+def test_scones_train_writes_tarball_and_report(tmp_path, make_subset, capsys):
+    data_dir = make_subset(tmp_path / "data", 20)
+    out = run_cli(["train", "--data", str(data_dir), "--model-dir", str(tmp_path / "out"), "--steps", "2",
+                   "--width", "4", "--batch-size", "8", "--threads", "1", "--val-fraction", "0.25"], capsys)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["artifact"] == str(tmp_path / "out" / "model.tar.gz")
+    assert (tmp_path / "out" / "model.tar.gz").is_file() and (tmp_path / "out" / "training_report.json").is_file()
+    assert summary["validation"]["n"] == 10
+
+
+def test_bench_reports_quality_latency_and_throughput(tiny_model_path):
+    logs: list[str] = []
+    results = run_model_bench(SAMPLE_DATA_DIR, model_path=tiny_model_path, latency_calls=20,
+                              throughput_batch=16, log=logs.append)
+    for key in ("val_accuracy", "coverage", "selective_accuracy", "ece", "threshold"):
+        assert key in results
+    assert 0 < results["latency"]["p50_ms"] <= results["latency"]["p99_ms"]
+    assert results["latency"]["threads"] == 1 and results["latency"]["calls"] == 20
+    assert results["throughput"]["batch_size"] == 16 and results["throughput"]["images_per_s"] > 0
+    assert "latency" in logs[-1]
