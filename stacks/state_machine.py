@@ -129,9 +129,10 @@ class ImageRoutingStateMachineBuilder:
             "$.decision", failure,
         )
         # Drop the image bytes and envelopes: what follows needs only the decision.
+        # The key/ETag serialize actually read (the event's key may be URL-encoded, its ETag absent).
         return step.next(sfn.Pass(self.scope, "Keep decision", parameters={
-            "bucket.$": "$.bucket", "key.$": "$.key", "etag.$": "$.etag", "version_id.$": "$.version_id",
-            "decision.$": "$.decision",
+            "bucket.$": "$.decision.bucket", "key.$": "$.decision.key", "etag.$": "$.decision.etag",
+            "version_id.$": "$.decision.version_id", "decision.$": "$.decision",
         }))
 
     def _create_routing_path(self, failure: sfn.IChainable) -> sfn.IChainable:
@@ -238,7 +239,7 @@ class ImageRoutingStateMachineBuilder:
             step.add_catch(failure, errors=["States.ALL"], result_path="$.error")
         return copy.next(record).next(sfn.Pass(self.scope, "Quarantined", parameters={
             "outcome": "quarantined",
-            "bucket.$": "$.bucket", "key.$": "$.key", "etag.$": "$.etag",
+            "bucket.$": "$.image.bucket", "key.$": "$.image.key", "etag.$": "$.image.etag",
             "reason_code.$": "$.image.reason_code", "reason.$": "$.image.reason",
             "quarantine_key.$": "$.image.quarantine_key", "reason_key.$": "$.image.reason_key",
         }))
