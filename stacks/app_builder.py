@@ -8,6 +8,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from .config import SconesConfig
 from .data_stack import DataStack
+from .monitoring_stack import MonitoringStack, WorkflowTargets
 from .workflow_stack import WorkflowStack
 
 
@@ -30,6 +31,9 @@ def build_app(app: App | None = None, *, env: Environment | None = None, nag: bo
                              endpoint_name=config.endpoint_name,
                              description="Scones Unlimited: image-routing workflow (Lambdas, state machine, trigger)")
     workflow.add_stack_dependency(data)
+    monitoring = MonitoringStack(app, f"{prefix}Monitoring", config=config, env=env, workflow=WorkflowTargets.of(workflow),
+                                 description="Scones Unlimited: alarms, operations dashboard, scheduled drift check")
+    monitoring.add_stack_dependency(workflow)
     Tags.of(app).add("project", config.project_name)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
