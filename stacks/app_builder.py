@@ -8,6 +8,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from .config import SconesConfig
 from .data_stack import DataStack
+from .model_stack import ModelStack
 from .monitoring_stack import MonitoringStack, WorkflowTargets
 from .workflow_stack import WorkflowStack
 
@@ -17,6 +18,7 @@ class SconesApp:
     app: App
     config: SconesConfig
     data: DataStack
+    model: ModelStack
     workflow: WorkflowStack
 
 
@@ -27,14 +29,19 @@ def build_app(app: App | None = None, *, env: Environment | None = None, nag: bo
     prefix = "".join(part.capitalize() for part in config.project_name.split("-"))
     data = DataStack(app, f"{prefix}Data", config=config, env=env,
                      description="Scones Unlimited: data bucket for uploads, training data, models and captured traffic")
+    model = ModelStack(app, f"{prefix}Model", config=config, env=env,
+                       description="Scones Unlimited: training on deploy, evaluation gate, SageMaker endpoint")
+    model.add_stack_dependency(data)
     workflow = WorkflowStack(app, f"{prefix}Workflow", config=config, env=env,
-                             endpoint_name=config.endpoint_name,
+                             endpoint_name=model.endpoint_name, endpoint_arn=model.endpoint_arn,
+                             model_version=model.model_version,
                              description="Scones Unlimited: image-routing workflow (Lambdas, state machine, trigger)")
     workflow.add_stack_dependency(data)
+    workflow.add_stack_dependency(model)
     monitoring = MonitoringStack(app, f"{prefix}Monitoring", config=config, env=env, workflow=WorkflowTargets.of(workflow),
                                  description="Scones Unlimited: alarms, operations dashboard, scheduled drift check")
     monitoring.add_stack_dependency(workflow)
     Tags.of(app).add("project", config.project_name)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return SconesApp(app=app, config=config, data=data, workflow=workflow)
+    return SconesApp(app=app, config=config, data=data, model=model, workflow=workflow)

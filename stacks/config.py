@@ -76,6 +76,12 @@ class SconesConfig:
     training_data_version: str = "cifar100-v1"
     training_hyperparameters: dict = field(default_factory=lambda: {"seed": 7})
     min_validation_accuracy: float = 0.88
+    training_volume_size_gb: int = 30
+    # Endpoint deployments (blue/green, all at once): how long the new fleet takes all traffic while
+    # the rollback alarms watch it before the old fleet is terminated, and what trips a rollback.
+    deployment_baking_minutes: int = 10
+    rollback_5xx_errors_threshold: int = 1  # Invocation5XXErrors per minute
+    rollback_model_latency_ms: int = 500  # p99 ModelLatency (the alarm converts to microseconds)
     # Lambdas
     max_image_bytes: int = 10 * 1024 * 1024
     max_image_pixels: int = 40_000_000
@@ -231,6 +237,13 @@ def _validate(c: SconesConfig) -> None:
         _check(isinstance(hk, str) and isinstance(hv, (str, int, float)) and not isinstance(hv, bool),
                "training_hyperparameters", {hk: hv}, "a flat object of string keys to numbers or strings")
     _check(0.5 <= c.min_validation_accuracy <= 1.0, "min_validation_accuracy", c.min_validation_accuracy, "0.5..1.0")
+    _check(1 <= c.training_volume_size_gb <= 512, "training_volume_size_gb", c.training_volume_size_gb, "1..512 GB")
+    _check(0 <= c.deployment_baking_minutes <= 60, "deployment_baking_minutes", c.deployment_baking_minutes,
+           "0..60 minutes (SageMaker's blue/green wait interval is at most 3600 s)")
+    _check(1 <= c.rollback_5xx_errors_threshold <= 100_000, "rollback_5xx_errors_threshold",
+           c.rollback_5xx_errors_threshold, "1..100000 errors per minute")
+    _check(1 <= c.rollback_model_latency_ms <= 60_000, "rollback_model_latency_ms", c.rollback_model_latency_ms,
+           "1..60000 ms (SageMaker real-time invocations time out after 60 s)")
     _check(1024 <= c.max_image_bytes <= 50 * 1024 * 1024, "max_image_bytes", c.max_image_bytes, "1 KiB..50 MiB")
     _check(1024 <= c.max_image_pixels <= 200_000_000, "max_image_pixels", c.max_image_pixels, "1024..200000000")
     _check(16 <= c.payload_max_side <= 512, "payload_max_side", c.payload_max_side, "16..512 px (keeps the state far below 256 KB)")
