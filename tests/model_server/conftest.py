@@ -1,0 +1,129 @@
+"""Fixtures for the local model server: ONE tiny real model trained per test session, servers on free ports."""
+from __future__ import annotations
+
+import csv
+import io
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES_DIR = ROOT / "tests" / "fixtures" / "images"
+ENDPOINT = "scones-vehicle-classifier"
+# Same approach as the training tests (tests/training/conftest.py): a real training run on the repo
+# sample, just small. A fixed number of steps in fp32 keeps it to a few seconds on one or two cores.
+TINY_STEPS = 30
+
+_AWS_ENV_CLEARED = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "ENDPOINT_NAME",
+                    "CLASS_NAMES", "MODEL_VERSION", "INVOKE_TIMEOUT_SECONDS", "CONNECT_TIMEOUT_SECONDS")
+
+
+@dataclass(frozen=True)
+class FixtureImage:
+    name: str
+    class_name: str
+    png: bytes
+
+    def jpeg(self) -> bytes:
+        buffer = io.BytesIO()
+        Image.open(io.BytesIO(self.png)).convert("RGB").save(buffer, format="JPEG", quality=92)
+        return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    from training.constants import SAMPLE_DATA_DIR
+    from training.pipeline import run_training
+    from training.trainer import TrainConfig
+
+    config = TrainConfig(width=8, steps=TINY_STEPS, batch_size=64, threads=2, seed=0, bf16=False)
+    run = run_training(SAMPLE_DATA_DIR, config, tmp_path_factory.mktemp("tiny-model"), log=lambda line: None)
+    return Path(run.artifact_path)
+
+
+@pytest.fixture(scope="session")
+def reference_model(tiny_model_path):
+    """The artifact loaded in-process with the serving handlers: what the server must agree with."""
+    from training.serve import model_fn
+
+    return model_fn(tiny_model_path)
+
+
+@pytest.fixture(scope="session")
+def predict_locally(reference_model):
+    """predict_locally(body, content_type, accept) -> the bytes output_fn gives in this process."""
+    from training.serve import input_fn, output_fn, predict_fn
+
+    def predict(body: bytes, content_type: str = "image/png", accept: str = "application/json") -> bytes:
+        return output_fn(predict_fn(input_fn(body, content_type), reference_model), accept)
+
+    return predict
+
+
+@pytest.fixture(scope="session")
+def images() -> list[FixtureImage]:
+    with open(IMAGES_DIR / "labels.tsv", newline="") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))
+    found = [FixtureImage(r["filename"], r["class_name"], (IMAGES_DIR / r["filename"]).read_bytes()) for r in rows]
+    assert len(found) >= 4 and {i.class_name for i in found} == {"bicycle", "motorcycle"}
+    return found
+
+
+@pytest.fixture
+def make_server(tiny_model_path):
+    """make_server(**kwargs) -> a started ModelServer on a free 127.0.0.1 port, stopped after the test."""
+    from scones.local.model_server import ModelServer
+
+    started = []
+
+    def make(**kwargs):
+        kwargs.setdefault("endpoint_name", ENDPOINT)
+        server = ModelServer(tiny_model_path, host="127.0.0.1", port=0, **kwargs)
+        server.start()
+        started.append(server)
+        return server
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def server(tiny_model_path):
+    """One shared server (no capture, no faults) for the read-only tests."""
+    from scones.local.model_server import ModelServer
+
+    with ModelServer(tiny_model_path, host="127.0.0.1", port=0, endpoint_name=ENDPOINT) as shared:
+        yield shared
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch):
+    """Fake credentials and a region; no endpoint overrides leaking in from the environment."""
+    for name in _AWS_ENV_CLEARED:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+@pytest.fixture
+def runtime_client():
+    """runtime_client(url=None, attempts=1) -> a real boto3 sagemaker-runtime client.
+
+    With url=None the client finds the server through AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME, as the
+    classify Lambda does. One attempt by default, so an error surfaces at once.
+    """
+    import boto3
+    from botocore.config import Config
+
+    def make(url: str | None = None, attempts: int = 1):
+        config = Config(retries={"total_max_attempts": attempts, "mode": "standard"}, read_timeout=30)
+        return boto3.client("sagemaker-runtime", endpoint_url=url, config=config)
+
+    return make
