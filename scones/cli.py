@@ -10,6 +10,7 @@ import sys
 COMMAND_MODULES: list[str] = [
     "training.cli",
     "scones.capture_report",
+    "scones.local.serve_cli",
     "scones.local.run_cli",
 ]
 
