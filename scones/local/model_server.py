@@ -64,6 +64,7 @@ Data capture
 """
 from __future__ import annotations
 
+import collections
 import contextlib
 import json
 import logging
@@ -247,7 +248,12 @@ class FaultInjector:
 
 
 class InvocationStats:
-    """Counters and latencies of /invocations and InvokeEndpoint calls (thread-safe)."""
+    """Counters and latencies of /invocations and InvokeEndpoint calls (thread-safe).
+
+    Latencies are kept for the last MAX_LATENCIES calls, so a long-running server stays small.
+    """
+
+    MAX_LATENCIES = 100_000
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
@@ -260,7 +266,7 @@ class InvocationStats:
             self._faults = 0
             self._by_status: dict[str, int] = {}
             self._by_route: dict[str, int] = {}
-            self._latencies_ms: list[float] = []
+            self._latencies_ms: collections.deque[float] = collections.deque(maxlen=self.MAX_LATENCIES)
 
     def record(self, route: str, status: int, latency_ms: float, fault: bool = False) -> None:
         with self._lock:
@@ -569,6 +575,7 @@ class ModelServer:
         except OSError:
             sock.close()
             self._restore_torch_threads()
+            self.model_host.close()
             raise
         self._socket = sock
         bound_host, bound_port = sock.getsockname()[:2]

@@ -1,4 +1,4 @@
-"""`scones serve`: run the local model server in the foreground (Ctrl-C stops it cleanly).
+"""`scones serve`: run the local model server in the foreground (Ctrl-C or SIGTERM stops it cleanly).
 
     scones serve --model artifacts/model.tar.gz [--host 127.0.0.1] [--port 8080]
                  [--endpoint-name NAME] [--capture-dir DIR] [--sampling-percentage P]
@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 
 PROG = "scones serve"
@@ -99,6 +100,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def run(args: argparse.Namespace) -> int:
     import logging
 
@@ -133,6 +138,9 @@ def run(args: argparse.Namespace) -> int:
         lines.append("Ctrl-C to stop")
         print("\n".join(lines), flush=True)
 
+    # SIGTERM stops as cleanly as Ctrl-C: uvicorn handles both while serving, then re-raises the
+    # signal into the handler it found, which is this one.
+    previous = signal.signal(signal.SIGTERM, _interrupt)
     try:
         server.run(on_ready=ready)
     except KeyboardInterrupt:
@@ -140,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:  # port in use, unreadable artifact
         print(f"{PROG}: {exc}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     stats = server.invocation_stats()
     print(f"stopped after {stats['count']} invocations ({stats['errors']} errors)", flush=True)
     return 0

@@ -24,7 +24,9 @@ def _lines(stream, sink: queue.Queue) -> None:
     sink.put(None)
 
 
-def test_scones_serve_runs_in_the_foreground_and_stops_on_ctrl_c(tiny_model_path, tmp_path, runtime_client, images):
+@pytest.mark.parametrize("stop_signal", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_scones_serve_runs_in_the_foreground_and_stops_cleanly(tiny_model_path, tmp_path, runtime_client, images,
+                                                               stop_signal):
     capture = tmp_path / "capture"
     process = subprocess.Popen(
         [sys.executable, "-m", "scones.cli", "serve", "--model", str(tiny_model_path), "--port", "0",
@@ -54,7 +56,7 @@ def test_scones_serve_runs_in_the_foreground_and_stops_on_ctrl_c(tiny_model_path
         probabilities = json.loads(response["Body"].read())
         assert len(probabilities) == 2
     finally:
-        process.send_signal(signal.SIGINT)
+        process.send_signal(stop_signal)
         try:
             code = process.wait(timeout=30)
         except subprocess.TimeoutExpired:
