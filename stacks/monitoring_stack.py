@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import ArnFormat, Duration, RemovalPolicy, Stack
+from aws_cdk import ArnFormat, CrossStackReferences, Duration, ReferenceStrength, RemovalPolicy, Stack
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_cloudwatch_actions as cw_actions
 from aws_cdk import aws_events as events
@@ -94,6 +94,12 @@ class MonitoringStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: SconesConfig,
                  workflow: WorkflowTargets, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
+        # STRONG (Fn::ImportValue), chosen on purpose: a weak Fn::GetStackOutput value is only re-read
+        # when this stack is updated, so a watched resource replaced under the same logical id would
+        # leave an unchanged monitoring template (skipped by `cdk deploy`) and alarms silently watching
+        # a dead name. An export in use fails the workflow deploy loudly instead (to remove a watched
+        # resource: drop it here first, deploy, then remove it from the workflow).
+        CrossStackReferences.of(self).consume(ReferenceStrength.STRONG)
         self.config = config
         self.workflow = workflow
         self.bucket = s3.Bucket.from_bucket_name(self, "DataBucket", data_bucket_name(self, config))
