@@ -209,3 +209,23 @@ def test_concurrent_boto3_invocations_match_the_sequential_results(server, runti
     assert errors == []
     assert len(results) == 32
     assert all(probabilities == sequential[name] for name, probabilities in results)
+
+
+def test_a_crashing_handler_is_a_500_from_the_container_and_a_model_error_500(make_server, runtime_client, images,
+                                                                              monkeypatch):
+    def broken(data, model):
+        raise RuntimeError("CUDA is not available on this toaster")
+
+    monkeypatch.setattr(serve, "predict_fn", broken)
+    srv = make_server()
+    client = runtime_client(srv.url)
+
+    direct = httpx.post(f"{srv.url}/invocations", content=images[0].png, headers={"Content-Type": "image/png"})
+    with pytest.raises(client.exceptions.ModelError) as caught:
+        client.invoke_endpoint(EndpointName=ENDPOINT, ContentType="image/png", Body=images[0].png)
+
+    assert direct.status_code == 500
+    assert direct.json() == {"code": 500, "type": "RuntimeError", "message": "CUDA is not available on this toaster"}
+    assert caught.value.response.get("OriginalStatusCode") == 500
+    assert caught.value.response.get("OriginalMessage") == "CUDA is not available on this toaster"
+    assert httpx.get(f"{srv.url}/ping").status_code == 200  # one failed request does not make the server unhealthy
