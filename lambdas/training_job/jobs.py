@@ -147,7 +147,7 @@ def _failure(job: dict) -> str:
     return f"SageMaker training job {job['TrainingJobName']} is {job['TrainingJobStatus']}: {reason}"
 
 
-def start_or_adopt(sagemaker: Any, props: dict, *, sleep: Callable[[float], None] = time.sleep,
+def start_or_adopt(sagemaker: Any, props: dict, *, sleep: Callable[[float], None] | None = None,
                    role_retry_seconds: float = 60.0) -> tuple[str, bool]:
     """Start the job, or adopt an existing one of the same name. Returns (name, started_now).
 
@@ -173,7 +173,7 @@ def start_or_adopt(sagemaker: Any, props: dict, *, sleep: Callable[[float], None
             propagating = exc.response.get("Error", {}).get("Code") == "ValidationException" and "assume" in message.lower()
             if not propagating or waited >= role_retry_seconds:
                 raise
-            sleep(10.0)
+            (sleep or time.sleep)(10.0)
             waited += 10.0
 
 
