@@ -242,8 +242,7 @@ def test_provider_handlers_have_least_privilege(raw, config):
     assert all(r.endswith(f"/{config.training_output_prefix}*") for r in s3["s3:GetObject"])
     assert all(r.endswith(f"/{config.model_prefix}*") for r in s3["s3:PutObject"])
     describe = [s for s in is_complete if "sagemaker:DescribeTrainingJob" in _actions(s)]
-    assert _actions(describe[0]) == ["sagemaker:DescribeTrainingJob"] or \
-        _actions(describe[0]) == "sagemaker:DescribeTrainingJob"
+    assert _actions(describe[0]) == ["sagemaker:DescribeTrainingJob"]
 
 
 def test_training_role_reads_its_data_and_code_and_writes_output_only(raw, built, config):
@@ -259,8 +258,7 @@ def test_training_role_reads_its_data_and_code_and_writes_output_only(raw, built
     assert pull == ['arn:<Ref:AWS::Partition>:ecr:<Ref:AWS::Region>:'
                     '{"Fn::FindInMap": ["PyTorchImages", {"Ref": "AWS::Region"}, "TrainingRegistry"]}'
                     ':repository/pytorch-training']
-    assert _actions(statements["EcrLogin"]) == "ecr:GetAuthorizationToken" or \
-        _actions(statements["EcrLogin"]) == ["ecr:GetAuthorizationToken"]
+    assert _actions(statements["EcrLogin"]) == ["ecr:GetAuthorizationToken"]
     assert statements["Metrics"]["Condition"] == {
         "StringEquals": {"cloudwatch:namespace": "/aws/sagemaker/TrainingJobs"}}
     streams = _resources_of(statements["LogStreams"])[0]
@@ -359,7 +357,7 @@ def test_autoscaling_tracks_invocations_per_instance_within_config_bounds(templa
 
 def test_endpoint_role_reads_models_writes_capture_pulls_its_image(raw, config):
     statements = {s.get("Sid"): s for s in _statements_of(raw, "ModelExecutionRole") if s.get("Sid")}
-    assert _actions(statements["ReadModels"]) == "s3:GetObject" or _actions(statements["ReadModels"]) == ["s3:GetObject"]
+    assert _actions(statements["ReadModels"]) == ["s3:GetObject"]
     assert _resources_of(statements["ReadModels"])[0].endswith(f"/{config.model_prefix}*")
     assert _resources_of(statements["WriteDataCapture"])[0].endswith(f"/{config.capture_prefix}*")
     assert _resources_of(statements["PullFrameworkImage"])[0].endswith(":repository/pytorch-inference")
@@ -392,7 +390,7 @@ def test_workflow_invokes_exactly_this_endpoint_and_reports_the_model_version(bu
     endpoint_export = [name for name, value in exports.items() if value == {"Ref": "Endpoint"}]
     assert len(endpoint_export) == 1, "the endpoint ARN (CfnEndpoint's Ref) is exported to the workflow"
     invoke = [s for _, s in iam_statements(built.workflow) if "sagemaker:InvokeEndpoint" in _actions(s)]
-    assert len(invoke) == 1 and _actions(invoke[0]) in ("sagemaker:InvokeEndpoint", ["sagemaker:InvokeEndpoint"])
+    assert len(invoke) == 1 and _actions(invoke[0]) == ["sagemaker:InvokeEndpoint"]
     assert invoke[0]["Resource"] == {"Fn::ImportValue": endpoint_export[0]}
     classify = [r for r in built.workflow["Resources"].values()
                 if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == "classify.handler.handler"]
