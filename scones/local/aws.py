@@ -42,11 +42,16 @@ class Deployed:
     queues: dict[str, str] = field(default_factory=dict)  # logical id -> url
 
 
+# The stacks whose resources run per uploaded image. The model stack's endpoint is played by the
+# local model server; monitoring (alarms, dashboard) has nothing to run locally.
+LOCAL_STACKS = ("Data", "Workflow")
+
+
 class LocalAws:
     """Create the stacks' resources in an active moto mock (`mock_aws`), from the templates."""
 
-    def __init__(self, assembly: Assembly, region: str = REGION) -> None:
-        self.assembly = assembly
+    def __init__(self, assembly: Assembly, region: str = REGION, stacks: tuple[str, ...] = LOCAL_STACKS) -> None:
+        self.assembly = assembly.only(stacks)
         self.region = region
         self.resolver = Resolver(ACCOUNT, region)
         self.deployed = Deployed()

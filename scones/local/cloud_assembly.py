@@ -18,6 +18,14 @@ class Assembly:
     templates: dict[str, dict[str, Any]]  # stack name -> CloudFormation template
     outdir: Path
 
+    def only(self, suffixes: tuple[str, ...]) -> "Assembly":
+        """The same assembly restricted to the stacks whose names end with one of `suffixes`."""
+        templates = {name: t for name, t in self.templates.items() if name.endswith(suffixes)}
+        missing = [s for s in suffixes if not any(name.endswith(s) for name in templates)]
+        if missing:
+            raise KeyError(f"no stack ending in {missing} among {list(self.templates)}")
+        return Assembly(config=self.config, templates=templates, outdir=self.outdir)
+
     def resources(self, resource_type: str) -> dict[str, tuple[str, dict[str, Any]]]:
         """logical id -> (stack name, resource) for every resource of a type, across stacks."""
         found = {}

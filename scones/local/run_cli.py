@@ -44,15 +44,45 @@ def ensure_model(model: Path | None, artifacts_dir: Path = DEFAULT_ARTIFACTS, lo
     return run.artifact_path
 
 
+class LambdaLogsToFile:
+    """Keep the functions' logs and EMF metrics (they print to stdout, as in Lambda) in a file,
+    the local stand-in for CloudWatch Logs, so the console shows only outcomes."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> "LambdaLogsToFile":
+        import logging
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.file = self.path.open("a", encoding="utf-8")
+        self.console = sys.stdout
+        sys.stdout = self.file
+        for name in ("moto", "werkzeug", "uvicorn", "uvicorn.error", "uvicorn.access"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        sys.stdout = self.console
+        self.file.close()
+
+
+CONSOLE = sys.stdout
+
+
+def _say(text: str) -> None:
+    print(text, file=CONSOLE, flush=True)
+
+
 def _print_outcome(outcome: Outcome, as_json: bool) -> None:
     if as_json:
-        print(outcome.json_line(), flush=True)
+        _say(outcome.json_line())
         return
     detail = {
         "routed": f"{outcome.label} {outcome.confidence:.3f}" if outcome.confidence is not None else "",
         "review": f"{outcome.label} {outcome.confidence:.3f} (below threshold)" if outcome.confidence is not None else "",
     }.get(outcome.outcome, outcome.reason or "")
-    print(f"{outcome.outcome:<12} {outcome.latency_ms:>8.0f} ms  {outcome.key}  {detail}", flush=True)
+    _say(f"{outcome.outcome:<12} {outcome.latency_ms:>8.0f} ms  {outcome.key}  {detail}")
 
 
 def run_workflow(images: Path, model: Path, workdir: Path, threshold: float | None, concurrency: int,
@@ -61,7 +91,8 @@ def run_workflow(images: Path, model: Path, workdir: Path, threshold: float | No
     if not files:
         raise SystemExit(f"scones: no files under {images}")
     outcomes: list[Outcome] = []
-    with LocalWorkflow(model, workdir, threshold=threshold, inject_errors=inject_errors) as workflow:
+    with LambdaLogsToFile(workdir / "lambda-logs.jsonl"), \
+            LocalWorkflow(model, workdir, threshold=threshold, inject_errors=inject_errors) as workflow:
         started = time.perf_counter()
         for outcome in workflow.run(files, images, concurrency=concurrency):
             outcomes.append(outcome)
@@ -69,6 +100,7 @@ def run_workflow(images: Path, model: Path, workdir: Path, threshold: float | No
         summary = summarize(outcomes, time.perf_counter() - started)
         summary["threshold"] = workflow.config.confidence_threshold
         summary["capture_dir"] = str(workflow.capture_dir) if workflow.capture_dir else None
+        summary["lambda_logs"] = str(workdir / "lambda-logs.jsonl")
     return outcomes, summary
 
 

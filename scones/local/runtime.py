@@ -73,6 +73,8 @@ class LocalWorkflow:
         from .model_server import ModelServer
 
         self.workdir.mkdir(parents=True, exist_ok=True)
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the local account's region (moto)
+        os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here
         context = {"confidence_threshold": str(self.threshold)} if self.threshold is not None else {}
         assembly = synthesize(self.workdir / "cdk.out", context=context)
         self.config = assembly.config
