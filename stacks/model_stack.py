@@ -58,8 +58,9 @@ import tarfile
 from pathlib import Path
 
 import jsii
-from aws_cdk import (ArnFormat, Aws, AssetHashType, BundlingOptions, BundlingOutput, CfnMapping, CfnOutput, CustomResource,
-                     DockerImage, Duration, ILocalBundling, RemovalPolicy, Stack, Token)
+from aws_cdk import (ArnFormat, Aws, AssetHashType, BundlingOptions, BundlingOutput, CfnMapping, CfnOutput,
+                     CrossStackReferences, CustomResource, DockerImage, Duration, ILocalBundling, ReferenceStrength,
+                     RemovalPolicy, Stack, Token)
 from aws_cdk import aws_applicationautoscaling as appscaling
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_iam as iam
@@ -259,7 +260,11 @@ class ModelStack(Stack):
         self.endpoint_config = self._endpoint_config()
         self.rollback_alarms = self._rollback_alarms()
         self.endpoint = self._endpoint()
-        # CfnEndpoint's Ref is the endpoint ARN (SageMaker lower-cases the name in it).
+        # CfnEndpoint's Ref is the endpoint ARN (SageMaker lower-cases the name in it). Consumers get a
+        # strong (export/import) reference: the endpoint cannot be removed while the workflow invokes it.
+        # The ARN only changes if endpoint_name changes (CloudFormation then refuses to update the export
+        # while the workflow imports it); retraining never changes it.
+        CrossStackReferences.of(self.endpoint).produce(ReferenceStrength.STRONG)
         self.endpoint_arn = self.endpoint.ref
         self.scaling = self._autoscaling()
         self._outputs()
