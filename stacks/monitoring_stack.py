@@ -14,10 +14,11 @@ The drift check
     `drift_window_hours` of data capture (`s3://<data bucket>/<capture_prefix><endpoint_name>/...`,
     where SageMaker writes `<endpoint>/<variant>/YYYY/MM/DD/HH/*.jsonl` under the capture prefix) and
     compares it with the deployed model's training baseline at `s3://<data bucket>/<drift_baseline_key>`
-    (default `models/baseline.json`). The training pipeline writes `baseline.json` next to
-    `model.tar.gz` (training/artifact.py) and the model stack deploys from `model_prefix`; the key may
-    also point at a `model.tar.gz` holding `baseline.json`. Until that object exists every run fails on
-    purpose (drift/handler.py) and the drift-check errors alarm says so.
+    (default `models/baseline.json`). The training writes `baseline.json` into `model.tar.gz`
+    (training/artifact.py); when the model stack's evaluation gate accepts a model it publishes that
+    `baseline.json` at `drift_baseline_key` (its BaselineUri), so the check always compares with the
+    deployed model. The key may also name a `model.tar.gz` holding `baseline.json`. Until the object
+    exists every run fails on purpose (drift/handler.py) and the drift-check errors alarm says so.
 
 Every alarm notifies the alarm topic on ALARM and on OK; `treat_missing_data` is chosen per alarm and
 the reason is next to it.
