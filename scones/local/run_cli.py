@@ -53,7 +53,10 @@ class LambdaLogsToFile:
 
     def __enter__(self) -> "LambdaLogsToFile":
         import logging
+        import warnings
 
+        # Powertools warns on stderr when a handler path emits no metric; the logs file is the place.
+        warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = self.path.open("a", encoding="utf-8")
         self.console = sys.stdout
@@ -166,7 +169,7 @@ def build_demo_images(target: Path, per_class: int = 12) -> dict[str, str]:
         chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
     (hostile / "bomb.png").write_bytes(bomb)
     # A large photo-sized upload of a real image (upscaled), to show any size works.
-    Image.open(target / next(iter(labels))).resize((2400, 1800)).save(target / "large photo.jpg", quality=90)
+    Image.open(target / next(iter(labels))).convert("RGB").resize((2400, 1800)).save(target / "large photo.jpg", quality=90)
     labels["large photo.jpg"] = next(iter(labels.values()))
     return labels
 

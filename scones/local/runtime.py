@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -104,46 +104,67 @@ class LocalWorkflow:
                 self.server.stop()
 
     # -- running --------------------------------------------------------------------------------
-    def run(self, files: list[Path], root: Path, concurrency: int = 8, timeout_s: float = 600) -> Iterator[Outcome]:
-        """Upload `files` (relative to `root`) under the incoming prefix; yield outcomes as they finish."""
+    def run(self, files: list[Path], root: Path, concurrency: int = 8, timeout_s: float = 900) -> Iterator[Outcome]:
+        """Upload `files` (relative to `root`) under the incoming prefix; yield outcomes as they finish.
+
+        `concurrency` images are in flight at once, like that many drivers each uploading a photo
+        and waiting for its routing; latency is measured from the upload to the outcome.
+        """
         aws = self.aws
         assert aws is not None, "use LocalWorkflow as a context manager"
         prefix = self.config.incoming_prefix
         keys = {upload_key(prefix, root, path): path for path in files}
         uploaded_at: dict[str, float] = {}
+        upload_failures: "queue.Queue[Outcome]" = queue.Queue()
+        slots = threading.Semaphore(max(1, concurrency))
+        stop = threading.Event()
 
-        def upload(item: tuple[str, Path]) -> None:
-            key, path = item
-            uploaded_at[key] = time.perf_counter()
-            aws.s3.put_object(Bucket=aws.deployed.bucket, Key=key, Body=path.read_bytes())
+        def upload_all() -> None:
+            for key, path in keys.items():
+                while not slots.acquire(timeout=0.2):
+                    if stop.is_set():
+                        return
+                try:
+                    body = path.read_bytes()
+                    uploaded_at[key] = time.perf_counter()
+                    aws.s3.put_object(Bucket=aws.deployed.bucket, Key=key, Body=body)
+                except Exception as exc:  # unreadable file or refused upload: say so, keep going
+                    upload_failures.put(Outcome(key=key, outcome="failed", reason=f"upload failed: {exc}",
+                                                source=str(path)))
 
+        uploader = threading.Thread(target=upload_all, name="scones-uploader", daemon=True)
+        uploader.start()
         pending: dict[str, str] = {}  # execution arn -> key
+        done: set[str] = set()
         deadline = time.monotonic() + timeout_s
-        with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
-            list(pool.map(upload, keys.items()))
-            seen: set[str] = set()
-            while len(seen) < len(keys):
+        try:
+            while len(done) < len(keys):
+                while not upload_failures.empty():
+                    outcome = upload_failures.get()
+                    done.add(outcome.key)
+                    slots.release()
+                    yield outcome
                 for execution_input, arn in aws.dispatch_uploads():
-                    if execution_input["key"] in keys and execution_input["key"] not in seen:
-                        seen.add(execution_input["key"])
+                    if execution_input["key"] in keys and execution_input["key"] not in done:
                         pending[arn] = execution_input["key"]
-                if time.monotonic() > deadline:
-                    break
-            for key in set(keys) - seen:  # the rule never fired: say so, don't drop the file
-                yield Outcome(key=key, outcome="failed", reason="no upload event reached the workflow",
-                              source=str(keys[key]))
-            while pending:
-                finished = []
-                for arn, key in pending.items():
+                timed_out = time.monotonic() > deadline
+                for arn, key in list(pending.items()):
                     description = aws.sfn.describe_execution(executionArn=arn)
-                    if description["status"] == "RUNNING" and time.monotonic() < deadline:
+                    if description["status"] == "RUNNING" and not timed_out:
                         continue
-                    finished.append(arn)
-                    yield self._outcome(key, keys[key], description, uploaded_at[key])
-                for arn in finished:
                     pending.pop(arn)
-                if pending:
-                    time.sleep(0.02)
+                    done.add(key)
+                    slots.release()
+                    yield self._outcome(key, keys[key], description, uploaded_at[key])
+                if timed_out:
+                    for key in set(keys) - done:  # never reached the workflow: say so, don't drop it
+                        done.add(key)
+                        yield Outcome(key=key, outcome="failed", source=str(keys[key]),
+                                      reason=f"no outcome within {timeout_s:.0f} s")
+                time.sleep(0.01)
+        finally:
+            stop.set()
+            uploader.join(timeout=5)
 
     def _outcome(self, key: str, source: Path, description: dict[str, Any], uploaded_at: float) -> Outcome:
         latency_ms = round((time.perf_counter() - uploaded_at) * 1000, 1)
