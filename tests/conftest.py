@@ -36,3 +36,19 @@ def mask_asset_hashes(value):
     if isinstance(value, str):
         return _HASH.sub("<asset-hash>", value)
     return value
+
+
+# A real training run on the repo sample, just small: 30 fp32 steps on one thread (~80% validation
+# accuracy) take a few seconds; one thread is also fastest when other work shares the two cores.
+TINY_STEPS = 30
+
+
+@pytest.fixture(scope="session")
+def tiny_model_path(tmp_path_factory) -> Path:
+    from training.constants import SAMPLE_DATA_DIR
+    from training.pipeline import run_training
+    from training.trainer import TrainConfig
+
+    config = TrainConfig(width=8, steps=TINY_STEPS, batch_size=64, threads=1, seed=0, bf16=False)
+    run = run_training(SAMPLE_DATA_DIR, config, tmp_path_factory.mktemp("tiny-model"), log=lambda line: None)
+    return Path(run.artifact_path)

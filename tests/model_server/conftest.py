@@ -12,10 +12,7 @@ from PIL import Image
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES_DIR = ROOT / "tests" / "fixtures" / "images"
 ENDPOINT = "scones-vehicle-classifier"
-# Same approach as the training tests (tests/training/conftest.py): a real training run on the repo
-# sample, just small: 30 fp32 steps on one thread (~80% validation accuracy) take a few seconds,
-# and one thread is also the fastest choice when other work shares the two cores.
-TINY_STEPS = 30
+# `tiny_model_path` (a real, tiny training run) comes from tests/conftest.py.
 
 _AWS_ENV_CLEARED = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "ENDPOINT_NAME",
                     "CLASS_NAMES", "MODEL_VERSION", "INVOKE_TIMEOUT_SECONDS", "CONNECT_TIMEOUT_SECONDS")
@@ -31,17 +28,6 @@ class FixtureImage:
         buffer = io.BytesIO()
         Image.open(io.BytesIO(self.png)).convert("RGB").save(buffer, format="JPEG", quality=92)
         return buffer.getvalue()
-
-
-@pytest.fixture(scope="session")
-def tiny_model_path(tmp_path_factory) -> Path:
-    from training.constants import SAMPLE_DATA_DIR
-    from training.pipeline import run_training
-    from training.trainer import TrainConfig
-
-    config = TrainConfig(width=8, steps=TINY_STEPS, batch_size=64, threads=1, seed=0, bf16=False)
-    run = run_training(SAMPLE_DATA_DIR, config, tmp_path_factory.mktemp("tiny-model"), log=lambda line: None)
-    return Path(run.artifact_path)
 
 
 @pytest.fixture(scope="session")

@@ -60,7 +60,8 @@ def test_evaluate_threshold_flag_and_human_output(tiny_run, tiny_model_path, val
     strict = json.loads(out.strip().splitlines()[-1])
     assert strict["threshold"] == 0.999 and strict["n"] == 200
     assert strict["coverage"] <= 0.5 and strict["accuracy"] == pytest.approx(tiny_run.metadata["validation"]["accuracy"])
-    human = run_cli(["evaluate", "--model", str(tiny_model_path), "--data", str(SAMPLE_DATA_DIR)], capsys)
+    human = run_cli(["evaluate", "--model", str(tiny_model_path), "--data", str(SAMPLE_DATA_DIR),
+                     "--lst", str(validation_list)], capsys)
     assert "accuracy" in human and "selective accuracy" in human
 
 

@@ -53,11 +53,11 @@ def test_summary_has_the_reported_fields():
 
 def test_temperature_fit_recovers_the_generating_temperature():
     generator = torch.Generator().manual_seed(0)
-    logits = torch.randn(20000, 2, generator=generator, dtype=torch.float64) * 3
+    logits = torch.randn(8000, 2, generator=generator, dtype=torch.float64) * 3
     true_temperature = 0.5
     labels = torch.multinomial(torch.softmax(logits / true_temperature, 1), 1, generator=generator).flatten()
     fitted = fit_temperature(logits, labels)
-    assert fitted == pytest.approx(true_temperature, rel=0.05)
+    assert fitted == pytest.approx(true_temperature, rel=0.08)
     assert nll_at_temperature(logits, labels, fitted) <= nll_at_temperature(logits, labels, 1.0)
 
 

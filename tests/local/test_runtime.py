@@ -1,0 +1,164 @@
+"""The local runtime end to end: synthesized workflow + real handlers + real model behind the
+local SageMaker runtime API. Faults, load and hostile files."""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from scones.local.runtime import LocalWorkflow, list_images
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "data" / "sample" / "cifar100-bicycle-motorcycle"
+FIXTURES = ROOT / "tests" / "fixtures" / "images"
+OUTCOMES = {"routed", "review", "quarantined", "failed"}
+
+
+def hostile_files(folder: Path) -> dict[str, str]:
+    """name -> the reason_code serialize must give (see lambdas/serialize/image_check.py)."""
+    import struct
+    import zlib
+
+    from PIL import Image
+
+    folder.mkdir(parents=True, exist_ok=True)
+    png = (FIXTURES / "bike_s_000682.png").read_bytes()
+    (folder / "empty.png").write_bytes(b"")
+    (folder / "text named like a photo.png").write_text("not an image at all")
+    (folder / "truncated.png").write_bytes(png[: len(png) // 2])
+    Image.new("RGB", (8, 8), "blue").save(folder / "animated.gif")
+
+    def chunk(kind: bytes, payload: bytes) -> bytes:
+        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
+    (folder / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
+                                      + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
+    return {"empty.png": "empty", "text named like a photo.png": "not a recognised image",
+            "truncated.png": "truncated", "animated.gif": "GIF", "bomb.png": "decompression bomb"}
+
+
+def sample_images(target: Path, count: int) -> dict[str, str]:
+    """`count` real images from the sample data, in nested folders with awkward names."""
+    rows = [line.split("\t") for line in (SAMPLE / "train.lst").read_text().splitlines() if line.strip()]
+    labels = {}
+    for i, (_, label, name) in enumerate(rows[:count]):
+        folder = target / ("ünïcode drivers" if i % 3 == 0 else f"batch {i % 5}")
+        folder.mkdir(parents=True, exist_ok=True)
+        destination = folder / f"{i:04d} {name.strip()}"
+        shutil.copyfile(SAMPLE / "train" / name.strip(), destination)
+        labels[destination.relative_to(target).as_posix()] = "bicycle" if label == "0" else "motorcycle"
+    return labels
+
+
+@pytest.fixture(scope="module")
+def workflow(tiny_model_path, tmp_path_factory):
+    with LocalWorkflow(tiny_model_path, tmp_path_factory.mktemp("local-run")) as running:
+        yield running
+
+
+def drain(aws, url: str) -> list[dict]:
+    bodies = []
+    while True:
+        batch = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
+        if not batch:
+            return bodies
+        for message in batch:
+            bodies.append(json.loads(message["Body"]))
+            aws.sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_many_images_at_concurrency_8_nothing_lost_no_duplicate_routing(workflow, tmp_path):
+    labels = sample_images(tmp_path / "load", 200)
+    hostile = hostile_files(tmp_path / "load" / "hostile")
+    files = list_images(tmp_path / "load")
+    assert len(files) == 205
+    outcomes = list(workflow.run(files, tmp_path / "load", concurrency=8))
+
+    keys = [o.key for o in outcomes]
+    assert len(keys) == len(set(keys)) == len(files), "every input has exactly one outcome"
+    assert {o.outcome for o in outcomes} <= OUTCOMES
+    by_key = {o.key: o for o in outcomes}
+    for name, reason in hostile.items():
+        outcome = by_key[f"incoming/hostile/{name}"]
+        assert outcome.outcome == "quarantined", outcome
+        assert reason.lower() in outcome.reason.lower(), outcome.reason
+    classified = [by_key[f"incoming/{name}"] for name in labels]
+    assert all(o.outcome in ("routed", "review") and o.label in ("bicycle", "motorcycle") for o in classified)
+    accuracy = sum(o.label == labels[o.key[len("incoming/"):]] for o in classified) / len(classified)
+    assert accuracy > 0.6, f"the tiny model should beat chance clearly, got {accuracy:.2f}"
+
+    routed = [o for o in outcomes if o.outcome == "routed"]
+    events = drain(workflow.aws, workflow.aws.deployed.routing_capture_queue_url)
+    routed_keys = [e["detail"]["key"] for e in events]
+    assert sorted(routed_keys) == sorted(o.key for o in routed), "one routing event per routed image"
+    assert not [k for k, n in Counter(routed_keys).items() if n > 1]
+    review = [m for m in drain(workflow.aws, workflow.aws.deployed.review_queue_url) if m["reason"] == "low_confidence"]
+    assert sorted(m["key"] for m in review) == sorted(o.key for o in outcomes if o.outcome == "review")
+    bucket = workflow.aws.deployed.bucket
+    for name in hostile:
+        key = f"quarantine/hostile/{name}"
+        assert workflow.aws.s3.head_object(Bucket=bucket, Key=key)  # kept, under quarantine/
+        assert json.loads(workflow.aws.s3.get_object(Bucket=bucket, Key=key + ".reason.json")["Body"].read())["reason"]
+    assert all(o.steps_ms.get("serialize", 0) > 0 for o in classified)
+
+
+def test_injected_endpoint_faults_are_retried_and_then_parked(workflow, tmp_path):
+    labels = sample_images(tmp_path / "faults", 6)
+    files = list_images(tmp_path / "faults")
+    workflow.server.set_faults(1.0, "mixed", 0)
+    try:
+        outcomes = list(workflow.run(files, tmp_path / "faults", concurrency=6))
+    finally:
+        workflow.server.set_faults(0.0, "mixed", 0)
+    assert len(outcomes) == len(labels)
+    for outcome in outcomes:
+        assert outcome.outcome == "failed"
+        assert outcome.reason.split(":")[0] in ("EndpointThrottledError", "EndpointUnavailableError"), outcome.reason
+        assert workflow.aws.s3.head_object(Bucket=workflow.aws.deployed.bucket, Key=outcome.key)  # image kept
+    parked = [m for m in drain(workflow.aws, workflow.aws.deployed.review_queue_url) if m["reason"] == "processing_failed"]
+    assert sorted(m["key"] for m in parked) == sorted(o.key for o in outcomes)
+
+
+def test_partial_faults_are_absorbed_by_retries(workflow, tmp_path):
+    labels = sample_images(tmp_path / "flaky", 8)
+    files = list_images(tmp_path / "flaky")
+    before = workflow.server.invocation_stats()["faults"]
+    workflow.server.set_faults(0.5, "throttle", 1)
+    try:
+        outcomes = list(workflow.run(files, tmp_path / "flaky", concurrency=8))
+    finally:
+        workflow.server.set_faults(0.0, "mixed", 0)
+    assert len({o.key for o in outcomes}) == len(labels)
+    assert workflow.server.invocation_stats()["faults"] > before, "faults were injected"
+    survived = [o for o in outcomes if o.outcome in ("routed", "review")]
+    assert survived, "with 4 attempts per image, retries must rescue images from a 50% fault rate"
+    for outcome in outcomes:
+        if outcome.outcome == "failed":
+            assert outcome.reason.startswith("EndpointThrottledError")
+
+
+def test_scones_run_json_cli(tiny_model_path, tmp_path):
+    """The interface our checks use: one JSON line per input file, then one summary line."""
+    images = tmp_path / "images"
+    labels = sample_images(images, 4)
+    hostile_files(images / "bad")
+    files = list_images(images)
+    result = subprocess.run(
+        [sys.executable, "-m", "scones.cli", "run", "--images", str(images), "--model", str(tiny_model_path),
+         "--concurrency", "4", "--json", "--workdir", str(tmp_path / "work")],
+        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    per_file, summary = lines[:-1], lines[-1]
+    assert sorted(o["key"] for o in per_file) == sorted("incoming/" + f.relative_to(images).as_posix() for f in files)
+    for outcome in per_file:
+        assert set(outcome) == {"key", "outcome", "label", "confidence", "reason", "latency_ms"}
+        assert outcome["outcome"] in OUTCOMES
+    assert summary["summary"] is True and summary["images"] == len(files)
+    assert summary["counts"]["quarantined"] == 5
+    assert summary["counts"]["routed"] + summary["counts"]["review"] == len(labels)
+    assert Path(summary["capture_dir"]).is_dir()  # the local endpoint captured the traffic
