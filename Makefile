@@ -30,7 +30,7 @@ test: install
 
 synth: install
 	rm -rf cdk.out
-	$(CDK) synth --all --quiet --no-notices --output cdk.out
+	$(CDK) synth --quiet --no-notices --output cdk.out
 	@ls cdk.out/*.template.json
 
 deploy: install

@@ -1,7 +1,9 @@
 """Builds the whole CDK app (used by app.py and by the tests, so both synthesize the same thing)."""
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from pathlib import Path
 
 from aws_cdk import App, Aspects, Environment, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
@@ -22,9 +24,22 @@ class SconesApp:
     workflow: WorkflowStack
 
 
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+
+
+def apply_project_context(app: App) -> None:
+    """cdk.json's context (feature flags, the "scones" block) for apps not started by the CDK CLI,
+    such as the tests and the local runtime, so every synthesis sees the same flags. Values already
+    on the app (CLI `-c`, test overrides) win."""
+    for key, value in json.loads(CDK_JSON.read_text())["context"].items():
+        if app.node.try_get_context(key) is None:
+            app.node.set_context(key, value)
+
+
 def build_app(app: App | None = None, *, env: Environment | None = None, nag: bool = True) -> SconesApp:
     """Create every stack of the product in `app`, with cdk-nag AwsSolutions checks on."""
     app = app or App()
+    apply_project_context(app)
     config = SconesConfig.from_context(app)
     prefix = "".join(part.capitalize() for part in config.project_name.split("-"))
     data = DataStack(app, f"{prefix}Data", config=config, env=env,

@@ -17,6 +17,8 @@ os.environ.setdefault("JSII_DEPRECATED", "quiet")
 
 ROOT = Path(__file__).resolve().parent.parent
 _HASH = re.compile(r"[0-9a-f]{64}")
+# The training job name ends in 12 hex of a hash of the training code and data (an asset too).
+_JOB_HASH = re.compile(r"(?<=-)[0-9a-f]{12}(?=$|/|\")")
 
 
 @pytest.fixture(scope="session")
@@ -34,7 +36,7 @@ def mask_asset_hashes(value):
     if isinstance(value, list):
         return [mask_asset_hashes(v) for v in value]
     if isinstance(value, str):
-        return _HASH.sub("<asset-hash>", value)
+        return _JOB_HASH.sub("<code-hash>", _HASH.sub("<asset-hash>", value))
     return value
 
 
