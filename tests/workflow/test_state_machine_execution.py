@@ -164,11 +164,7 @@ def test_endpoint_errors_exhaust_retries_then_fail_with_image_kept(aws, endpoint
 def test_missing_object_fails_with_a_named_error(aws, endpoint):
     arn = aws.start_execution({"bucket": aws.deployed.bucket, "key": "incoming/gone.png", "etag": "x",
                                "version_id": None, "size": 1})
-    for _ in range(400):
-        run = aws.sfn.describe_execution(executionArn=arn)
-        if run["status"] != "RUNNING":
-            break
-        time.sleep(0.05)
+    run = wait_for(aws, arn)
     assert run["status"] == "FAILED" and run["error"] == "ImageNotFoundError"
     report = messages(aws, aws.deployed.review_queue_url)
     assert report[0]["reason"] == "processing_failed" and report[0]["key"] == "incoming/gone.png"
@@ -183,3 +179,14 @@ def test_redelivered_upload_event_does_not_route_twice(aws, endpoint):
     first = aws.start_execution(execution_input)
     second = aws.start_execution(execution_input)
     assert first == second
+    wait_for(aws, first)
+    events = messages(aws, aws.deployed.routing_capture_queue_url)
+    assert [e["detail"]["key"] for e in events] == ["incoming/twice.png"]
+
+
+def wait_for(aws: LocalAws, arn: str, timeout: float = 60) -> dict:
+    deadline = time.monotonic() + timeout
+    while (run := aws.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
+        assert time.monotonic() < deadline, f"execution still running after {timeout}s"
+        time.sleep(0.05)
+    return run
