@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
-import signal
 import sys
 import tempfile
 import time
@@ -243,4 +242,3 @@ def register(subparsers) -> None:
     demo.set_defaults(func=cmd_demo)
 
 
-signal.signal(signal.SIGINT, signal.default_int_handler)  # Ctrl-C unwinds: servers stop, nothing left running
