@@ -152,21 +152,9 @@ def build_demo_images(target: Path, per_class: int = 12) -> dict[str, str]:
         (target / name).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target / name)
         labels[name] = label
-    a_png = (target / next(iter(labels))).read_bytes()
-    hostile = target / "hostile"
-    hostile.mkdir(exist_ok=True)
-    (hostile / "empty.png").write_bytes(b"")
-    (hostile / "notes named like a photo.png").write_text("this is not an image")
-    (hostile / "truncated.png").write_bytes(a_png[: len(a_png) // 2])
-    Image.new("RGB", (8, 8), "red").save(hostile / "animation.gif")
-    import struct
-    import zlib
+    from .hostile_files import write_hostile_files
 
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 50000, 50000, 8, 2, 0, 0, 0)) + \
-        chunk(b"IDAT", zlib.compress(b"\0" * 1024)) + chunk(b"IEND", b"")
-    (hostile / "bomb.png").write_bytes(bomb)
+    write_hostile_files(target / "hostile", (target / next(iter(labels))).read_bytes())
     # A large photo-sized upload of a real image (upscaled), to show any size works.
     Image.open(target / next(iter(labels))).convert("RGB").resize((2400, 1800)).save(target / "large photo.jpg", quality=90)
     labels["large photo.jpg"] = next(iter(labels.values()))

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from scones.local.hostile_files import write_hostile_files
 from scones.local.runtime import LocalWorkflow, list_images
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -20,25 +21,8 @@ OUTCOMES = {"routed", "review", "quarantined", "failed"}
 
 
 def hostile_files(folder: Path) -> dict[str, str]:
-    """name -> the reason_code serialize must give (see lambdas/serialize/image_check.py)."""
-    import struct
-    import zlib
-
-    from PIL import Image
-
-    folder.mkdir(parents=True, exist_ok=True)
-    png = (FIXTURES / "bike_s_000682.png").read_bytes()
-    (folder / "empty.png").write_bytes(b"")
-    (folder / "text named like a photo.png").write_text("not an image at all")
-    (folder / "truncated.png").write_bytes(png[: len(png) // 2])
-    Image.new("RGB", (8, 8), "blue").save(folder / "animated.gif")
-
-    def chunk(kind: bytes, payload: bytes) -> bytes:
-        return struct.pack(">I", len(payload)) + kind + payload + struct.pack(">I", zlib.crc32(kind + payload))
-    (folder / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 30000, 30000, 8, 2, 0, 0, 0))
-                                      + chunk(b"IDAT", zlib.compress(b"\0" * 64)) + chunk(b"IEND", b""))
-    return {"empty.png": "empty", "text named like a photo.png": "not a recognised image",
-            "truncated.png": "truncated", "animated.gif": "GIF", "bomb.png": "decompression bomb"}
+    """name -> a fragment of the reason serialize must give."""
+    return write_hostile_files(folder, (FIXTURES / "bike_s_000682.png").read_bytes())
 
 
 def sample_images(target: Path, count: int) -> dict[str, str]:
