@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import shutil
 import sys
@@ -43,6 +44,20 @@ def ensure_model(model: Path | None, artifacts_dir: Path = DEFAULT_ARTIFACTS, lo
     return run.artifact_path
 
 
+class _SwitchableStdout(io.TextIOBase):
+    """sys.stdout whose destination can change: loggers created while it is installed keep
+    writing to it, so a later run's logs go to that run's file, never to a closed one."""
+
+    def __init__(self, target) -> None:
+        self.target = target
+
+    def write(self, text: str) -> int:
+        return self.target.write(text)
+
+    def flush(self) -> None:
+        self.target.flush()
+
+
 class LambdaLogsToFile:
     """Keep the functions' logs and EMF metrics (they print to stdout, as in Lambda) in a file,
     the local stand-in for CloudWatch Logs, so the console shows only outcomes."""
@@ -58,14 +73,16 @@ class LambdaLogsToFile:
         warnings.filterwarnings("ignore", message="No application metrics to publish")
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.file = self.path.open("a", encoding="utf-8")
-        self.console = sys.stdout
-        sys.stdout = self.file
+        if not isinstance(sys.stdout, _SwitchableStdout):
+            sys.stdout = _SwitchableStdout(sys.stdout)
+        self.previous = sys.stdout.target
+        sys.stdout.target = self.file
         for name in ("moto", "werkzeug", "uvicorn", "uvicorn.error", "uvicorn.access"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
         return self
 
     def __exit__(self, *exc_info) -> None:
-        sys.stdout = self.console
+        sys.stdout.target = self.previous
         self.file.close()
 
 
