@@ -1,1 +1,22 @@
-"""training package."""
+"""Bicycle-vs-motorcycle classifier: training, packaging, serving and evaluation (PyTorch, CPU-friendly).
+
+Module map (small modules; import what you need, nothing heavy happens on `import training`):
+    constants    class names, input size, normalisation, the 0.93 threshold, sample-data path
+    imaging      bytes -> upright RGB 32x32 -> normalised tensor (shared by training and serving)
+    dataset      .lst + image folder -> LabeledImages; stratified validation split
+    etl          CIFAR-100 python archive -> PNGs + train.lst/test.lst
+    augment      pad-crop, flip, cutout, CutMix as seeded torch ops
+    model        ResNet-9, Ensemble, CalibratedClassifier (flip TTA + temperature)
+    calibration  temperature scaling by NLL minimisation
+    trainer      the training loop (deterministic for seed + threads)
+    pipeline     train -> calibrate -> metadata/baseline -> artifact (scones train and train.py)
+    artifact     deterministic model.tar.gz writer and readers
+    fingerprint  data/code sha256 and model_version
+    serve        SageMaker handlers model_fn/input_fn/predict_fn/output_fn + error classes
+    metrics      accuracy, coverage, selective accuracy, ECE, confusion, NLL
+    plots        confusion matrix, reliability diagram, confidence histogram (matplotlib Agg)
+    evaluate     metrics of an artifact on a labelled folder through the serving handlers
+    bench        run_model_bench: training time, quality, latency and throughput
+    cli          scones train / evaluate / bench-model / etl
+    train        SageMaker script-mode entry point (python train.py --epochs ...)
+"""

@@ -1,7 +1,7 @@
 """The model artifact: a deterministic `model.tar.gz` in the SageMaker PyTorch layout, and readers.
 
 Layout (also the layout of an extracted directory):
-    model.pth               state_dict of the ResNet-9 (fp32)
+    model.pth               state_dict of the ResNet-9 ensemble (fp32; `members.<k>.` per member)
     metadata.json           class names, input size, normalisation, temperature, validation
                             metrics, hyperparameters, fingerprint, model_version
     baseline.json           calibrated confidences on the validation split (drift checker input)
@@ -25,7 +25,7 @@ from typing import Iterator
 import torch
 
 from training.fingerprint import PACKAGE_DIR, training_code_files
-from training.model import CalibratedClassifier, ResNet9
+from training.model import CalibratedClassifier, Ensemble, ResNet9
 
 ARTIFACT_NAME = "model.tar.gz"
 WEIGHTS_FILE = "model.pth"
@@ -171,8 +171,8 @@ def load_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
 def classifier_from(metadata: dict, state_dict: dict[str, torch.Tensor]) -> CalibratedClassifier:
     """Rebuild the calibrated classifier (eval mode, fp32) described by metadata."""
     arch = metadata["architecture"]
-    network = ResNet9(num_classes=len(metadata["class_names"]), width=int(arch["width"]),
-                      logit_scale=float(arch["logit_scale"]))
+    network = Ensemble([ResNet9(num_classes=len(metadata["class_names"]), width=int(arch["width"]),
+                                logit_scale=float(arch["logit_scale"])) for _ in range(int(arch["members"]))])
     network.load_state_dict(state_dict)
     return CalibratedClassifier(network, float(metadata["temperature"]), bool(metadata.get("flip_tta", True))).eval()
 

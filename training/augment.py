@@ -53,3 +53,23 @@ def augment_batch(images: torch.Tensor, generator: torch.Generator, crop_padding
     if flip:
         images = random_flip(images, generator)
     return cutout(images, cutout_size, generator)
+
+
+def cutmix(images: torch.Tensor, generator: torch.Generator, probability: float
+           ) -> tuple[torch.Tensor, torch.Tensor | None, float]:
+    """With `probability`, paste one random box from a shuffled copy of the batch (CutMix).
+
+    Returns (images, partner_order or None, weight of the original labels = 1 - box share).
+    """
+    if probability <= 0 or float(torch.rand((), generator=generator)) >= probability:
+        return images, None, 1.0
+    n, _, h, w = images.shape
+    share = float(torch.rand((), generator=generator))  # box area share ~ U(0, 1), as Beta(1, 1)
+    box_h, box_w = int(round(h * share ** 0.5)), int(round(w * share ** 0.5))
+    cy, cx = int(torch.randint(0, h, (), generator=generator)), int(torch.randint(0, w, (), generator=generator))
+    y0, y1 = max(cy - box_h // 2, 0), min(cy - box_h // 2 + box_h, h)
+    x0, x1 = max(cx - box_w // 2, 0), min(cx - box_w // 2 + box_w, w)
+    order = torch.randperm(n, generator=generator)
+    mixed = images.clone()
+    mixed[:, :, y0:y1, x0:x1] = images[order, :, y0:y1, x0:x1]
+    return mixed, order, 1.0 - (y1 - y0) * (x1 - x0) / (h * w)

@@ -55,6 +55,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, environ: dict[str, str]
     parser.add_argument("--seed", type=int, default=defaults.seed)
     parser.add_argument("--val-fraction", type=float, default=defaults.val_fraction)
     parser.add_argument("--width", type=int, default=defaults.width, help="ResNet-9 base width")
+    parser.add_argument("--members", type=int, default=defaults.members, help="ensemble size (seeds averaged)")
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size)
     parser.add_argument("--lr", type=float, default=defaults.lr, help="peak learning rate")
     parser.add_argument("--warmup-fraction", type=float, default=defaults.warmup_fraction)
@@ -63,6 +64,7 @@ def add_train_arguments(parser: argparse.ArgumentParser, environ: dict[str, str]
     parser.add_argument("--label-smoothing", type=float, default=defaults.label_smoothing)
     parser.add_argument("--crop-padding", type=int, default=defaults.crop_padding)
     parser.add_argument("--cutout", type=int, default=defaults.cutout, help="cutout square side in pixels (0 = off)")
+    parser.add_argument("--cutmix", type=float, default=defaults.cutmix, help="probability of a CutMix batch (0 = off)")
     parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay, help="weight EMA decay (0 = off)")
     parser.add_argument("--flip-tta", type=_bool, default=defaults.flip_tta, help="average logits over a horizontal flip")
     parser.add_argument("--bf16", type=_bool, default=defaults.bf16, help="bf16 autocast while training")
@@ -82,9 +84,9 @@ def _bool(text: str) -> bool:
 def config_from_args(args: argparse.Namespace):
     from training.trainer import TrainConfig
 
-    return TrainConfig(width=args.width, epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
+    return TrainConfig(width=args.width, members=args.members, epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                        warmup_fraction=args.warmup_fraction, momentum=args.momentum, weight_decay=args.weight_decay,
-                       label_smoothing=args.label_smoothing, crop_padding=args.crop_padding, cutout=args.cutout,
+                       label_smoothing=args.label_smoothing, crop_padding=args.crop_padding, cutout=args.cutout, cutmix=args.cutmix,
                        ema_decay=args.ema_decay, flip_tta=args.flip_tta, bf16=args.bf16, seed=args.seed,
                        val_fraction=args.val_fraction, threads=args.threads)
 

@@ -60,6 +60,19 @@ class ResNet9(nn.Module):
         return self.classifier(self.features(x)) * self.logit_scale
 
 
+class Ensemble(nn.Module):
+    """Mean of the members' logits (members differ only in their training seed)."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if len(self.members) == 1:
+            return self.members[0](x)
+        return torch.stack([member(x) for member in self.members]).mean(0)
+
+
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
 
@@ -73,15 +86,18 @@ class CalibratedClassifier(nn.Module):
 
     def __init__(self, network: nn.Module, temperature: float = 1.0, flip_tta: bool = True):
         super().__init__()
-        self.network = network
+        self.network = network.to(memory_format=torch.channels_last)  # ~1.5-2x faster convs on CPU
         self.temperature = float(temperature)
         self.flip_tta = bool(flip_tta)
 
     def raw_logits(self, x: torch.Tensor) -> torch.Tensor:
+        if self.flip_tta:
+            x = torch.cat([x, x.flip(-1)])
+        logits = self.network(x.contiguous(memory_format=torch.channels_last))
         if not self.flip_tta:
-            return self.network(x)
-        both = self.network(torch.cat([x, x.flip(-1)]))
-        return (both[: len(x)] + both[len(x):]) / 2
+            return logits
+        n = len(logits) // 2
+        return (logits[:n] + logits[n:]) / 2
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.raw_logits(x) / self.temperature

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.augment import augment_batch, cutout, random_crop, random_flip
+from training.augment import augment_batch, cutmix, cutout, random_crop, random_flip
 from training.calibration import fit_temperature, nll_at_temperature
 from training.metrics import (
     classification_summary,
@@ -89,3 +89,15 @@ def test_flip_and_cutout():
     zeroed = (cut[:, 0] == 0).flatten(1).sum(1)
     assert int(zeroed.max()) <= 144 and int(zeroed.min()) >= 36  # square clipped at most to a quarter
     assert torch.equal(cut[:, 0] == 0, cut[:, 2] == 0)
+
+
+def test_cutmix_pastes_one_box_from_partners_and_reports_the_label_weight():
+    images = torch.arange(8, dtype=torch.float32).view(8, 1, 1, 1).expand(8, 3, 32, 32).contiguous()
+    assert cutmix(images, torch.Generator().manual_seed(0), 0.0)[1] is None
+    mixed, partner, weight = cutmix(images, torch.Generator().manual_seed(0), 1.0)
+    assert partner is not None and sorted(partner.tolist()) == list(range(8))
+    for i in range(8):
+        own = (mixed[i] == i).float().mean().item()
+        if partner[i] != i:
+            assert own == pytest.approx(weight)
+            assert ((mixed[i] == partner[i]).float().mean().item()) == pytest.approx(1 - weight)

@@ -76,3 +76,17 @@ def test_learning_rate_warms_up_then_decays_to_zero():
     assert all(a <= b for a, b in zip(rates[:peak], rates[1:peak + 1]))
     assert all(a >= b for a, b in zip(rates[peak:], rates[peak + 1:]))
     assert rates[-1] < 0.2 / 50
+
+
+def test_ensemble_artifact_round_trips(tmp_path, make_subset):
+    from training.artifact import load_classifier
+
+    data_dir = make_subset(tmp_path / "data", 20)
+    config = TrainConfig(width=4, steps=2, batch_size=8, threads=1, members=2, cutmix=0.5)
+    run = run_training(data_dir, config, tmp_path / "out", log=lambda _: None)
+    assert run.metadata["architecture"]["members"] == 2
+    loaded, metadata = load_classifier(run.artifact_path)
+    x = torch.randn(4, 3, 32, 32)
+    with torch.inference_mode():
+        assert torch.equal(loaded(x), run.result.classifier(x))
+    assert len({m for m in (r["member"] for r in run.result.history)}) == 2
