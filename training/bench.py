@@ -12,7 +12,6 @@ import io
 import json
 import tempfile
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Callable
 
@@ -137,10 +136,6 @@ def format_bench(results: dict) -> str:
         f"({results['throughput']['threads']} threads)",
     ]
     return "\n".join(lines)
-
-
-def bench_config(**overrides) -> TrainConfig:
-    return replace(TrainConfig(), **overrides)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def plot_reliability_diagram(confidences, correct, path: Path | str, n_bins: int
     ax.plot([0, 1], [0, 1], linestyle="--", color="gray", label="perfect calibration")
     used = [b for b in bins if b["count"]]
     ax.plot([b["confidence"] for b in used], [b["accuracy"] for b in used], "o", color="tab:orange",
-            label="mean confidence")
+            label="bin (mean confidence, accuracy)")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.set_xlabel("confidence")

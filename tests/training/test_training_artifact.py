@@ -116,3 +116,9 @@ def test_inference_shim_serves_from_extracted_code_only(tiny_model_path, sample_
     assert completed.returncode == 0, completed.stderr
     probabilities = json.loads(completed.stdout.strip().splitlines()[-1])
     assert len(probabilities) == 2 and abs(sum(probabilities) - 1) < 1e-5
+
+
+def test_baseline_is_accepted_by_the_drift_checker(tiny_model_path):
+    drift = pytest.importorskip("lambdas.drift.drift")
+    baseline = drift.baseline_from_dict(load_baseline(tiny_model_path), origin=str(tiny_model_path))
+    assert baseline.threshold == 0.93 and len(baseline.top_confidence) == 200
