@@ -172,14 +172,12 @@ def test_missing_object_fails_with_a_named_error(aws, endpoint):
 
 def test_redelivered_upload_event_does_not_route_twice(aws, endpoint):
     endpoint.answer([0.99, 0.01])
-    execution_input = {"bucket": aws.deployed.bucket, "key": "incoming/twice.png", "etag": "abc",
-                       "version_id": "v1", "size": 10}
     aws.s3.put_object(Bucket=aws.deployed.bucket, Key="incoming/twice.png", Body=BICYCLE_PNG)
-    aws.dispatch_uploads()  # drain the real upload event
-    first = aws.start_execution(execution_input)
-    second = aws.start_execution(execution_input)
+    (execution_input, first), = aws.dispatch_uploads()
+    assert execution_input["version_id"] and execution_input["etag"]
+    second = aws.start_execution(execution_input)  # the same event delivered again
     assert first == second
-    wait_for(aws, first)
+    assert wait_for(aws, first)["status"] == "SUCCEEDED"
     events = messages(aws, aws.deployed.routing_capture_queue_url)
     assert [e["detail"]["key"] for e in events] == ["incoming/twice.png"]
 
