@@ -29,6 +29,16 @@ def assembly(tmp_path_factory):
     return synthesize(tmp_path_factory.mktemp("cdk.out"))
 
 
+def set_fake_aws_env(monkeypatch, clear: tuple[str, ...] = ()) -> None:
+    """Fake credentials and a fixed region; drop variables (endpoint overrides...) that could leak in."""
+    for name in clear:
+        monkeypatch.delenv(name, raising=False)
+    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                        "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                        "AWS_EC2_METADATA_DISABLED": "true"}.items():
+        monkeypatch.setenv(name, value)
+
+
 def mask_asset_hashes(value):
     """Replace asset hashes so a snapshot changes only when infrastructure changes."""
     if isinstance(value, dict):

@@ -18,6 +18,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))  # image_factory
 
 from moto import mock_aws  # noqa: E402
 
+from tests.conftest import set_fake_aws_env  # noqa: E402
+
 import image_factory  # noqa: E402
 from lambda_helpers import parse_emf  # noqa: E402
 from lambdas.classify import handler as classify_handler  # noqa: E402
@@ -42,14 +44,7 @@ def _clear_clients() -> None:
 @pytest.fixture(autouse=True)
 def lambda_env(monkeypatch):
     """Fake credentials, a fixed region, no endpoint overrides, default function settings."""
-    for name in _FUNCTION_ENV:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    set_fake_aws_env(monkeypatch, clear=_FUNCTION_ENV)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
     _clear_clients()
     yield

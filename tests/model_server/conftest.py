@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from tests.conftest import set_fake_aws_env
+
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES_DIR = ROOT / "tests" / "fixtures" / "images"
 ENDPOINT = "scones-vehicle-classifier"
@@ -89,14 +91,7 @@ def server(tiny_model_path):
 @pytest.fixture(autouse=True)
 def aws_env(monkeypatch):
     """Fake credentials and a region; no endpoint overrides leaking in from the environment."""
-    for name in _AWS_ENV_CLEARED:
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_SESSION_TOKEN", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_REGION", "us-east-1")
-    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    set_fake_aws_env(monkeypatch, clear=_AWS_ENV_CLEARED)
 
 
 @pytest.fixture
