@@ -10,7 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from .runtime import LocalWorkflow, Outcome, list_images, summarize
+# The runtime (and through it the CDK, which starts a Node process) is imported only by the
+# commands that need it, so `scones --help`, `scones serve` and `scones train` stay quick.
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_DATA = ROOT / "data" / "sample" / "cifar100-bicycle-motorcycle"
@@ -93,7 +94,7 @@ def _say(text: str) -> None:
     print(text, file=CONSOLE, flush=True)
 
 
-def _print_outcome(outcome: Outcome, as_json: bool) -> None:
+def _print_outcome(outcome, as_json: bool) -> None:
     if as_json:
         _say(outcome.json_line())
         return
@@ -105,11 +106,13 @@ def _print_outcome(outcome: Outcome, as_json: bool) -> None:
 
 
 def run_workflow(images: Path, model: Path, workdir: Path, threshold: float | None, concurrency: int,
-                 inject_errors: float, as_json: bool) -> tuple[list[Outcome], dict]:
+                 inject_errors: float, as_json: bool) -> tuple[list, dict]:
+    from .runtime import LocalWorkflow, list_images, summarize
+
     files = list_images(images)
     if not files:
         raise SystemExit(f"scones: no files under {images}")
-    outcomes: list[Outcome] = []
+    outcomes = []
     with LambdaLogsToFile(workdir / "lambda-logs.jsonl"), \
             LocalWorkflow(model, workdir, threshold=threshold, inject_errors=inject_errors) as workflow:
         started = time.perf_counter()
@@ -186,6 +189,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
     model = ensure_model(Path(args.model) if args.model else None)
     images = workdir / "images"
     labels = build_demo_images(images, per_class=args.per_class)
+    from .runtime import list_images
+
     print(f"== uploading {len(list_images(images))} files from {images} under incoming/ "
           f"(concurrency {args.concurrency})")
     outcomes, summary = run_workflow(images, model, workdir, args.threshold, args.concurrency, 0.0, False)
