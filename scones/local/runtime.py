@@ -1,7 +1,7 @@
 """The whole workflow on one machine: upload images, let the synthesized workflow route each one.
 
-`LocalWorkflow` starts the local model server (the real serving handlers behind the SageMaker
-runtime API), points the classify function's boto3 client at it through
+`LocalWorkflow` starts the local model server in its own process (the real serving handlers
+behind the SageMaker runtime API), points the classify function's boto3 client at it through
 `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`, creates the synthesized stacks' resources in moto
 (`LocalAws`), and runs uploads through the upload rule and the state machine. Each input gets
 exactly one `Outcome`.
@@ -70,7 +70,7 @@ class LocalWorkflow:
         self._lock = threading.Lock()
 
     def __enter__(self) -> "LocalWorkflow":
-        from .model_server import ModelServer
+        from .model_server_process import ModelServerProcess
 
         self.workdir.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the local account's region (moto)
@@ -78,9 +78,9 @@ class LocalWorkflow:
         context = {"confidence_threshold": str(self.threshold)} if self.threshold is not None else {}
         assembly = synthesize(self.workdir / "cdk.out", context=context)
         self.config = assembly.config
-        self.server = ModelServer(self.model_path, endpoint_name=assembly.config.endpoint_name,
-                                  capture_dir=self.capture_dir, inject_errors=self.inject_errors,
-                                  fault_seed=self.fault_seed)
+        self.server = ModelServerProcess(self.model_path, endpoint_name=assembly.config.endpoint_name,
+                                         capture_dir=self.capture_dir, inject_errors=self.inject_errors,
+                                         fault_seed=self.fault_seed, log_file=self.workdir / "model-server.log")
         url = self.server.start()
         self._previous_endpoint = os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
         os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = url
