@@ -74,10 +74,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
-from .config import LOG_RETENTION_NAMES, ConfigError, SconesConfig
+from .config import ConfigError, SconesConfig
+from .functions import log_retention, product_function
 from .data_stack import data_bucket_name
 from .image_uris import PYTORCH_IMAGES
-from .lambda_bundling import LAMBDA_ARCHITECTURE, function_code
 from .nag import acknowledge
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -236,7 +236,7 @@ class ModelStack(Stack):
     def __init__(self, scope: Construct, construct_id: str, *, config: SconesConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
         self.config = config
-        self.log_retention = getattr(logs.RetentionDays, LOG_RETENTION_NAMES[config.log_retention_days])
+        self.log_retention = log_retention(config)
         # Referenced by its deterministic name (see data_stack), so no export ties the stacks together.
         self.bucket = s3.Bucket.from_bucket_name(self, "DataBucket", data_bucket_name(self, config))
         self.endpoint_name = config.endpoint_name
@@ -375,26 +375,12 @@ class ModelStack(Stack):
             conditions={"StringEquals": {"cloudwatch:namespace": log_group_name}}))
 
     def _provider_function(self, construct_id: str, handler: str, environment: dict[str, str]) -> lambda_.Function:
-        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=self.log_retention,
-                                  removal_policy=RemovalPolicy.DESTROY)
-        role = iam.Role(self, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description=f"Least-privilege role of the training-job provider's {handler} handler")
-        fn = lambda_.Function(
-            self, construct_id,
-            runtime=PROVIDER_RUNTIME,
-            architecture=LAMBDA_ARCHITECTURE,
-            handler=f"training_job.handler.{handler}",
-            code=function_code("training_job"),
-            memory_size=256,
-            timeout=Duration.minutes(2),
-            role=role,
-            log_group=log_group,
-            tracing=lambda_.Tracing.ACTIVE,
-            environment=environment,
+        return product_function(
+            self, construct_id, config=self.config, package="training_job", entry=handler,
+            runtime=PROVIDER_RUNTIME, memory_mb=256, timeout=Duration.minutes(2), environment=environment,
+            role_description=f"Least-privilege role of the training-job provider's {handler} handler",
             description=f"Custom::SageMakerTrainingJob {handler} (starts/polls the training, applies the gate)",
         )
-        log_group.grant_write(role)
-        return fn
 
     def _training_job_arn_pattern(self) -> str:
         return self.format_arn(service="sagemaker", resource="training-job", resource_name=f"{self.config.project_name}-*")

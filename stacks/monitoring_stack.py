@@ -46,9 +46,9 @@ from constructs import Construct
 
 from lambdas.filter.decision import label_metric_name
 
-from .config import LOG_RETENTION_NAMES, SconesConfig
+from .config import SconesConfig
+from .functions import product_function
 from .data_stack import data_bucket_name
-from .lambda_bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, function_code
 from .nag import acknowledge
 
 # The endpoint's single production variant (set by the model stack).
@@ -346,26 +346,14 @@ class MonitoringStack(Stack):
 
     def _create_drift_function(self) -> lambda_.Function:
         c = self.config
-        log_group = logs.LogGroup(self, "DriftCheckLogs", retention=getattr(logs.RetentionDays,
-                                                                            LOG_RETENTION_NAMES[c.log_retention_days]),
-                                  removal_policy=RemovalPolicy.DESTROY)
-        role = iam.Role(self, "DriftCheckRole", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description="Least-privilege role of the scheduled drift check")
         # Only boto3 (no Powertools layer, no X-Ray: it calls nothing but S3 and CloudWatch once an hour).
-        fn = lambda_.Function(
-            self, "DriftCheck",
-            runtime=LAMBDA_RUNTIME,
-            architecture=LAMBDA_ARCHITECTURE,
-            handler="drift.handler.handler",
-            code=function_code("drift"),
-            memory_size=DRIFT_MEMORY_MB,
-            timeout=DRIFT_TIMEOUT,
-            role=role,
-            log_group=log_group,
+        fn = product_function(
+            self, "DriftCheck", config=c, package="drift", memory_mb=DRIFT_MEMORY_MB, timeout=DRIFT_TIMEOUT,
+            tracing=False, environment=self.drift_environment(),
+            role_description="Least-privilege role of the scheduled drift check",
             description=f"Scheduled drift check of the {c.endpoint_name} data capture against the training baseline",
-            environment=self.drift_environment(),
         )
-        log_group.grant_write(role)
+        role = fn.role
         capture_objects = self.bucket.arn_for_objects(f"{self.capture_prefix}*")
         role.add_to_policy(iam.PolicyStatement(
             sid="ReadCapturedTraffic", actions=["s3:GetObject"], resources=[capture_objects]))

@@ -14,9 +14,10 @@ from aws_cdk import aws_stepfunctions as sfn
 from .nag import acknowledge
 from constructs import Construct
 
-from .config import LOG_RETENTION_NAMES, SconesConfig
+from .config import SconesConfig
+from .functions import log_retention, product_function
 from .data_stack import data_bucket_name
-from .lambda_bundling import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON, LAMBDA_RUNTIME, function_code
+from .lambda_bundling import LAMBDA_PYTHON
 from .state_machine import ImageRoutingStateMachineBuilder, WorkflowResources
 
 PILLOW_REQUIREMENT = "pillow==12.2.0"
@@ -32,7 +33,7 @@ class WorkflowStack(Stack):
         self.config = config
         # Referenced by its deterministic name (see data_stack), so no export ties the stacks together.
         self.bucket = bucket = s3.Bucket.from_bucket_name(self, "DataBucket", data_bucket_name(self, config))
-        self.log_retention = _retention(config.log_retention_days)
+        self.log_retention = log_retention(config)
         self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
             self, "PowertoolsLayer",
             f"arn:{self.partition}:lambda:{self.region}:{POWERTOOLS_PUBLISHER_ACCOUNT}:layer:"
@@ -111,22 +112,10 @@ class WorkflowStack(Stack):
     def _create_function(self, construct_id: str, package: str, memory_mb: int, timeout: Duration,
                          environment: dict[str, str], requirements: tuple[str, ...] = ()) -> lambda_.Function:
         """One function: its own role (no managed policies), log group, X-Ray tracing, Powertools."""
-        log_group = logs.LogGroup(self, f"{construct_id}Logs", retention=self.log_retention,
-                                  removal_policy=RemovalPolicy.DESTROY)
-        role = iam.Role(self, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
-                        description=f"Least-privilege role of the {package} function")
-        fn = lambda_.Function(
-            self, construct_id,
-            runtime=LAMBDA_RUNTIME,
-            architecture=LAMBDA_ARCHITECTURE,
-            handler=f"{package}.handler.handler",
-            code=function_code(package, requirements),
-            memory_size=memory_mb,
-            timeout=timeout,
-            role=role,
-            log_group=log_group,
-            tracing=lambda_.Tracing.ACTIVE,
-            layers=[self.powertools_layer],
+        fn = product_function(
+            self, construct_id, config=self.config, package=package, requirements=requirements,
+            role_description=f"Least-privilege role of the {package} function",
+            memory_mb=memory_mb, timeout=timeout, layers=[self.powertools_layer],
             environment={
                 "POWERTOOLS_SERVICE_NAME": f"{self.config.project_name}-{package}",
                 "POWERTOOLS_METRICS_NAMESPACE": self.config.metrics_namespace,
@@ -134,11 +123,10 @@ class WorkflowStack(Stack):
                 **environment,
             },
         )
-        log_group.grant_write(role)
         acknowledge(fn, "L1",
                     "Pinned to Python 3.12 on purpose: the official Powertools layer build (python312-arm64), the "
                     "bundled Pillow wheels (cp312) and the SageMaker PyTorch container (py312) move together.")
-        acknowledge(role, "IAM5",
+        acknowledge(fn.role, "IAM5",
                     "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions, so AWS "
                     "requires Resource '*' for tracing.", ["Resource::*"])
         return fn
@@ -225,5 +213,3 @@ class WorkflowStack(Stack):
         return rule
 
 
-def _retention(days: int) -> logs.RetentionDays:
-    return getattr(logs.RetentionDays, LOG_RETENTION_NAMES[days])

@@ -1,0 +1,48 @@
+"""How every Lambda of the product is built: its own role (no managed policies), its own log group
+with the configured retention, arm64, and the package's asset from `lambdas/`."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from .config import LOG_RETENTION_NAMES, SconesConfig
+from .lambda_bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, function_code
+
+
+def log_retention(config: SconesConfig) -> logs.RetentionDays:
+    return getattr(logs.RetentionDays, LOG_RETENTION_NAMES[config.log_retention_days])
+
+
+def product_function(scope: Construct, construct_id: str, *, config: SconesConfig, package: str,
+                     role_description: str, memory_mb: int, timeout: Duration,
+                     environment: dict[str, str] | None = None, entry: str = "handler",
+                     requirements: tuple[str, ...] = (), runtime: lambda_.Runtime = LAMBDA_RUNTIME,
+                     tracing: bool = True, layers: Sequence[lambda_.ILayerVersion] | None = None,
+                     description: str | None = None) -> lambda_.Function:
+    """`<construct_id>` with `<construct_id>Role` and `<construct_id>Logs`; handler `<package>.handler.<entry>`."""
+    log_group = logs.LogGroup(scope, f"{construct_id}Logs", retention=log_retention(config),
+                              removal_policy=RemovalPolicy.DESTROY)
+    role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
+                    description=role_description)
+    fn = lambda_.Function(
+        scope, construct_id,
+        runtime=runtime,
+        architecture=LAMBDA_ARCHITECTURE,
+        handler=f"{package}.handler.{entry}",
+        code=function_code(package, requirements),
+        memory_size=memory_mb,
+        timeout=timeout,
+        role=role,
+        log_group=log_group,
+        tracing=lambda_.Tracing.ACTIVE if tracing else None,
+        layers=layers,
+        environment=environment,
+        description=description,
+    )
+    log_group.grant_write(role)
+    return fn
