@@ -162,12 +162,7 @@ class ImageRoutingStateMachineBuilder:
         )
         self._retry_integration(publish)
         publish.add_catch(failure, errors=["States.ALL"], result_path="$.error")
-        return publish.next(sfn.Pass(self.scope, "Routed", parameters={
-            "outcome": "routed",
-            "bucket.$": "$.bucket", "key.$": "$.key", "etag.$": "$.etag",
-            "label.$": f"{d}.label", "confidence.$": f"{d}.confidence", "threshold.$": f"{d}.threshold",
-            "model_version.$": f"{d}.model_version", "event_id.$": "$.routing.event_id",
-        }))
+        return publish.next(self._decision_outcome("Routed", "routed", {"event_id.$": "$.routing.event_id"}))
 
     def _create_review_path(self, failure: sfn.IChainable) -> sfn.IChainable:
         d = "$.decision"
@@ -191,12 +186,17 @@ class ImageRoutingStateMachineBuilder:
         )
         self._retry_integration(send)
         send.add_catch(failure, errors=["States.ALL"], result_path="$.error")
-        return send.next(sfn.Pass(self.scope, "Sent to review", parameters={
-            "outcome": "review",
+        return send.next(self._decision_outcome("Sent to review", "review", {"message_id.$": "$.review.message_id"}))
+
+    def _decision_outcome(self, name: str, outcome: str, extra: dict[str, str]) -> sfn.Pass:
+        """The execution's output for a classified image: what happened and why."""
+        d = "$.decision"
+        return sfn.Pass(self.scope, name, parameters={
+            "outcome": outcome,
             "bucket.$": "$.bucket", "key.$": "$.key", "etag.$": "$.etag",
             "label.$": f"{d}.label", "confidence.$": f"{d}.confidence", "threshold.$": f"{d}.threshold",
-            "model_version.$": f"{d}.model_version", "message_id.$": "$.review.message_id",
-        }))
+            "model_version.$": f"{d}.model_version", **extra,
+        })
 
     def _create_quarantine_path(self, failure: sfn.IChainable) -> sfn.IChainable:
         bucket = self.r.bucket
