@@ -11,7 +11,16 @@ from .config import SconesConfig
 
 def data_bucket_name(stack: Stack, config: SconesConfig) -> str:
     """Deterministic, globally unique per account and region; other stacks derive it the same way."""
-    return f"{config.project_name}-data-{stack.account}-{stack.region}"
+    return _bucket_name(config, stack.account, stack.region)
+
+
+def data_object_arn_finding(config: SconesConfig, pattern: str) -> str:
+    """How cdk-nag prints an object-ARN wildcard of the data bucket, for exact acknowledgments."""
+    return f"Resource::arn:<AWS::Partition>:s3:::{_bucket_name(config, '<AWS::AccountId>', '<AWS::Region>')}/{pattern}"
+
+
+def _bucket_name(config: SconesConfig, account: str, region: str) -> str:
+    return f"{config.project_name}-data-{account}-{region}"
 
 
 class DataStack(Stack):

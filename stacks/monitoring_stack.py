@@ -48,7 +48,7 @@ from lambdas.filter.decision import label_metric_name
 
 from .config import SconesConfig
 from .functions import product_function
-from .data_stack import data_bucket_name
+from .data_stack import data_bucket_name, data_object_arn_finding
 from .nag import acknowledge
 
 # The endpoint's single production variant (set by the model stack).
@@ -373,8 +373,7 @@ class MonitoringStack(Stack):
         acknowledge(role, "IAM5",
                     "The drift check reads every data-capture object SageMaker writes for this endpoint (keys are "
                     "<variant>/YYYY/MM/DD/HH/<uuid>.jsonl, unknown in advance) and nothing else of the bucket.",
-                    [f"Resource::arn:<AWS::Partition>:s3:::{c.project_name}-data-<AWS::AccountId>-<AWS::Region>/"
-                     f"{self.capture_prefix}*"])
+                    [data_object_arn_finding(c, f"{self.capture_prefix}*")])
         acknowledge(fn, "L1",
                     "Pinned to Python 3.12 on purpose, like the workflow functions: one runtime for all functions "
                     "and the SageMaker PyTorch container (py312); the drift code is stdlib + boto3 only.")

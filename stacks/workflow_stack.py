@@ -16,7 +16,7 @@ from constructs import Construct
 
 from .config import SconesConfig
 from .functions import log_retention, product_function
-from .data_stack import data_bucket_name
+from .data_stack import data_bucket_name, data_object_arn_finding
 from .lambda_bundling import LAMBDA_PYTHON
 from .state_machine import ImageRoutingStateMachineBuilder, WorkflowResources
 
@@ -66,7 +66,7 @@ class WorkflowStack(Stack):
         ))
         acknowledge(self.serialize_fn.role, "IAM5",
                     "Reads any uploaded image, and only those: objects under the incoming prefix.",
-                    [f"Resource::{self._object_arn_finding(config.incoming_prefix)}"])
+                    [data_object_arn_finding(config, f"{config.incoming_prefix}*")])
 
         self.classify_fn = self._create_function(
             "ClassifyVehicle", "classify", config.classify_memory_mb, Duration.seconds(30),
@@ -153,10 +153,6 @@ class WorkflowStack(Stack):
         self._acknowledge_state_machine_findings(machine)
         return machine
 
-    def _object_arn_finding(self, prefix: str) -> str:
-        """How cdk-nag prints an object-ARN wildcard of the data bucket under `prefix`."""
-        return f"arn:<AWS::Partition>:s3:::{self.config.project_name}-data-<AWS::AccountId>-<AWS::Region>/{prefix}*"
-
     def _logical_id(self, construct) -> str:
         return self.resolve(self.get_logical_id(construct.node.default_child))
 
@@ -172,7 +168,7 @@ class WorkflowStack(Stack):
         acknowledge(machine, "IAM5",
                     "Quarantine copies an uploaded image (read under incoming/) to quarantine/ and writes its reason "
                     "there; the wildcards are those two prefixes of the data bucket only.",
-                    [f"Resource::{self._object_arn_finding(p)}"
+                    [data_object_arn_finding(self.config, f"{p}*")
                      for p in (self.config.incoming_prefix, self.config.quarantine_prefix)])
 
     def _create_trigger(self) -> events.Rule:
