@@ -29,44 +29,26 @@ import sys
 PROG = "scones serve"
 
 
-def _rate(value: str) -> float:
-    try:
-        rate = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not 0.0 <= rate <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {value}")
-    return rate
+def _bounded(parse, low, high=None, what="a number", note=""):
+    """An argparse type: `parse` the text, then require low <= value (<= high)."""
+
+    def convert(value: str):
+        try:
+            number = parse(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not {what}: {value!r}") from None
+        if number < low or (high is not None and number > high):
+            bounds = f"between {low} and {high}{note}" if high is not None else f"at least {low}"
+            raise argparse.ArgumentTypeError(f"must be {bounds}, got {value}")
+        return number
+
+    return convert
 
 
-def _percentage(value: str) -> float:
-    try:
-        share = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {value!r}") from None
-    if not 0.0 <= share <= 100.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 100, got {value}")
-    return share
-
-
-def _port(value: str) -> int:
-    try:
-        port = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a port number: {value!r}") from None
-    if not 0 <= port <= 65535:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 65535 (0 = any free port), got {value}")
-    return port
-
-
-def _positive_int(value: str) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {value!r}") from None
-    if number < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return number
+_rate = _bounded(float, 0.0, 1.0)
+_percentage = _bounded(float, 0.0, 100.0)
+_port = _bounded(int, 0, 65535, "a port number", " (0 = any free port)")
+_positive_int = _bounded(int, 1, what="an integer")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
