@@ -40,7 +40,7 @@ def ensure_model(model: Path | None, artifacts_dir: Path = DEFAULT_ARTIFACTS, lo
                 return cached
         except Exception as exc:  # a broken cache is retrained, not trusted
             log(f"cached model unusable ({exc}); retraining")
-    log(f"training a model on {SAMPLE_DATA} (about 2-4 minutes on 2 CPU cores)...")
+    log(f"training a model on {SAMPLE_DATA} (about 3.5 minutes on an idle 2-core machine)...")
     run = run_training(SAMPLE_DATA, TrainConfig(), artifacts_dir, log=log)
     return run.artifact_path
 
