@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_s3 as s3
-from .nag import acknowledge
 from constructs import Construct
 
 from .config import SconesConfig
+from .nag import acknowledge
 
 
 def data_bucket_name(stack: Stack, config: SconesConfig) -> str:

@@ -1,5 +1,6 @@
 """How every Lambda of the product is built: its own role (no managed policies), its own log group
-with the configured retention, arm64, and the package's asset from `lambdas/`."""
+with the configured retention, arm64, and the package's asset from `lambdas/`; the cdk-nag findings
+every such function raises (X-Ray's Resource '*', the pinned runtime) are acknowledged here, once."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -12,6 +13,11 @@ from constructs import Construct
 
 from .config import LOG_RETENTION_NAMES, SconesConfig
 from .lambda_bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, function_code
+from .nag import acknowledge, acknowledge_xray
+
+PINNED_RUNTIME_REASON = (
+    "Pinned to Python 3.12 on purpose, for every product function: the official Powertools layer build "
+    "(python312-arm64), the bundled Pillow wheels (cp312) and the SageMaker PyTorch container (py312) move together.")
 
 
 def log_retention(config: SconesConfig) -> logs.RetentionDays:
@@ -24,7 +30,11 @@ def product_function(scope: Construct, construct_id: str, *, config: SconesConfi
                      requirements: tuple[str, ...] = (), runtime: lambda_.Runtime = LAMBDA_RUNTIME,
                      tracing: bool = True, layers: Sequence[lambda_.ILayerVersion] | None = None,
                      description: str | None = None) -> lambda_.Function:
-    """`<construct_id>` with `<construct_id>Role` and `<construct_id>Logs`; handler `<package>.handler.<entry>`."""
+    """`<construct_id>` with `<construct_id>Role` and `<construct_id>Logs`; handler `<package>.handler.<entry>`.
+
+    Tracing on (the default) acknowledges X-Ray's Resource '*' on the role; the pinned LAMBDA_RUNTIME
+    acknowledges cdk-nag's latest-runtime rule (L1).
+    """
     log_group = logs.LogGroup(scope, f"{construct_id}Logs", retention=log_retention(config),
                               removal_policy=RemovalPolicy.DESTROY)
     role = iam.Role(scope, f"{construct_id}Role", assumed_by=iam.ServicePrincipal("lambda.amazonaws.com"),
@@ -45,4 +55,8 @@ def product_function(scope: Construct, construct_id: str, *, config: SconesConfi
         description=description,
     )
     log_group.grant_write(role)
+    if tracing:
+        acknowledge_xray(role)
+    if runtime.name == LAMBDA_RUNTIME.name:
+        acknowledge(fn, "L1", PINNED_RUNTIME_REASON)
     return fn

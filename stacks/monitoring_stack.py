@@ -374,9 +374,6 @@ class MonitoringStack(Stack):
                     "The drift check reads every data-capture object SageMaker writes for this endpoint (keys are "
                     "<variant>/YYYY/MM/DD/HH/<uuid>.jsonl, unknown in advance) and nothing else of the bucket.",
                     [data_object_arn_finding(c, f"{self.capture_prefix}*")])
-        acknowledge(fn, "L1",
-                    "Pinned to Python 3.12 on purpose, like the workflow functions: one runtime for all functions "
-                    "and the SageMaker PyTorch container (py312); the drift code is stdlib + boto3 only.")
         return fn
 
     def _create_drift_schedule(self) -> events.Rule:

@@ -11,13 +11,13 @@ from aws_cdk import aws_logs as logs
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
-from .nag import acknowledge
 from constructs import Construct
 
 from .config import SconesConfig
 from .functions import log_retention, product_function
 from .data_stack import data_bucket_name, data_object_arn_finding
 from .lambda_bundling import LAMBDA_PYTHON
+from .nag import acknowledge, function_versions_finding
 from .state_machine import ImageRoutingStateMachineBuilder, WorkflowResources
 
 PILLOW_REQUIREMENT = "pillow==12.2.0"
@@ -111,7 +111,8 @@ class WorkflowStack(Stack):
 
     def _create_function(self, construct_id: str, package: str, memory_mb: int, timeout: Duration,
                          environment: dict[str, str], requirements: tuple[str, ...] = ()) -> lambda_.Function:
-        """One function: its own role (no managed policies), log group, X-Ray tracing, Powertools."""
+        """One function: its own role (no managed policies), log group, X-Ray tracing, Powertools (configured
+        from the environment set here)."""
         fn = product_function(
             self, construct_id, config=self.config, package=package, requirements=requirements,
             role_description=f"Least-privilege role of the {package} function",
@@ -123,12 +124,6 @@ class WorkflowStack(Stack):
                 **environment,
             },
         )
-        acknowledge(fn, "L1",
-                    "Pinned to Python 3.12 on purpose: the official Powertools layer build (python312-arm64), the "
-                    "bundled Pillow wheels (cp312) and the SageMaker PyTorch container (py312) move together.")
-        acknowledge(fn.role, "IAM5",
-                    "X-Ray PutTraceSegments/PutTelemetryRecords support no resource-level permissions, so AWS "
-                    "requires Resource '*' for tracing.", ["Resource::*"])
         return fn
 
     def _create_state_machine(self) -> sfn.StateMachine:
@@ -153,15 +148,12 @@ class WorkflowStack(Stack):
         self._acknowledge_state_machine_findings(machine)
         return machine
 
-    def _logical_id(self, construct) -> str:
-        return self.resolve(self.get_logical_id(construct.node.default_child))
-
     def _acknowledge_state_machine_findings(self, machine: sfn.StateMachine) -> None:
         functions = (self.serialize_fn, self.classify_fn, self.filter_fn)
         acknowledge(machine, "IAM5",
                     "CDK's LambdaInvoke grant covers '<function-arn>:*', i.e. the versions and aliases of our own "
                     "three functions and nothing else.",
-                    [f"Resource::<{self._logical_id(fn)}.Arn>:*" for fn in functions])
+                    [function_versions_finding(fn) for fn in functions])
         acknowledge(machine, "IAM5",
                     "X-Ray tracing and CloudWatch Logs vended-log delivery actions support no resource-level "
                     "permissions, so AWS requires Resource '*' for them.", ["Resource::*"])

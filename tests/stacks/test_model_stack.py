@@ -19,7 +19,7 @@ import pytest
 from aws_cdk import App, Environment
 from aws_cdk.assertions import Match, Template
 
-from stacks import model_stack
+from stacks import framework_images, job_identity, sourcedir, training_job
 from stacks.app_builder import build_app
 from stacks.config import ConfigError, SconesConfig
 from stacks.image_uris import PYTORCH_IMAGES, SOURCE
@@ -126,7 +126,9 @@ def test_image_table_is_generated_from_the_sdk_and_not_hand_typed():
     assert SOURCE["package"] == "sagemaker-core==2.27.0"
     assert SOURCE["member"] == "sagemaker/core/image_uri_config/pytorch.json"
     assert re.fullmatch(r"[0-9a-f]{64}", SOURCE["wheel_sha256"])
-    assert "763104351884" not in (ROOT / "stacks" / "model_stack.py").read_text()
+    for module in (ROOT / "stacks").glob("*.py"):
+        if module.name != "image_uris.py":
+            assert "763104351884" not in module.read_text(), module
 
 
 def test_generator_builds_uris_the_way_the_sdk_does():
@@ -150,7 +152,7 @@ def test_generator_builds_uris_the_way_the_sdk_does():
 
 def test_unknown_framework_version_or_region_fails_synth_by_key(tmp_path):
     with pytest.raises(ConfigError, match="pytorch_inference_version"):
-        model_stack.image_entry(SconesConfig(pytorch_inference_version="1.0.0"), "inference")
+        framework_images.image_entry(SconesConfig(pytorch_inference_version="1.0.0"), "inference")
     app = App(outdir=str(tmp_path))
     with pytest.raises(ConfigError, match="region 'xx-nowhere-1' has no SageMaker PyTorch"):
         ModelStack(app, "Elsewhere", config=SconesConfig(),
@@ -178,7 +180,7 @@ def test_training_job_custom_resource_properties(raw, built, config):
     assert hp["sagemaker_program"] == '"train.py"'
     assert hp["seed"] == json.dumps(config.training_hyperparameters["seed"])
     submit = flatten_join(hp["sagemaker_submit_directory"])
-    key = built.model.code_asset.s3_object_key
+    key = built.model.training.code_asset.s3_object_key
     assert re.fullmatch(r'"\{"Fn::Sub": "s3://cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}/'
                         rf'{re.escape(key)}"\}}"', submit), submit
     assert key.endswith(".gz"), "a single-file asset: the tar.gz itself, not a zip of it"
@@ -206,7 +208,7 @@ def test_provider_framework_wires_on_event_and_is_complete(raw, template):
         "TracingConfig": {"Mode": "Active"}})
     template.has_resource_properties("AWS::Lambda::Function", {
         "Handler": "training_job.handler.is_complete",
-        "Environment": {"Variables": {"WAIT_BUDGET_SECONDS": str(model_stack.WAIT_BUDGET_SECONDS)}}})
+        "Environment": {"Variables": {"WAIT_BUDGET_SECONDS": str(training_job.WAIT_BUDGET_SECONDS)}}})
     # The waiter polls every 30 s for up to the hour CloudFormation gives a custom resource, and logs.
     _, machine = _one(raw, "AWS::StepFunctions::StateMachine")
     definition = json.loads(flatten_join(machine["Properties"]["DefinitionString"]))
@@ -242,7 +244,7 @@ def test_training_role_reads_its_data_and_code_and_writes_output_only(raw, built
     assert _resources_of(statements["ReadTrainingData"])[0].endswith(f"/{data_prefix}*")
     assert statements["ListTrainingData"]["Condition"] == {"StringLike": {"s3:prefix": [f"{data_prefix}*"]}}
     code = _resources_of(statements["ReadTrainingCode"])
-    assert len(code) == 1 and code[0].endswith(f"/{built.model.code_asset.s3_object_key}") and "*" not in code[0]
+    assert len(code) == 1 and code[0].endswith(f"/{built.model.training.code_asset.s3_object_key}") and "*" not in code[0]
     assert sorted(_actions(statements["WriteTrainingOutput"])) == ["s3:AbortMultipartUpload", "s3:PutObject"]
     assert _resources_of(statements["WriteTrainingOutput"])[0].endswith(f"/{config.training_output_prefix}*")
     pull = _resources_of(statements["PullFrameworkImage"])
@@ -261,12 +263,12 @@ def test_training_data_is_deployed_to_its_versioned_prefix_and_confined(raw, bui
     props = deployment["Properties"]
     assert props["DestinationBucketKeyPrefix"] == f"{config.training_data_prefix}{config.training_data_version}/"
     assert props["Prune"] is True and props["RetainOnDelete"] is True
-    assert props["SourceObjectKeys"] == [built.model.data_asset.s3_object_key]
+    assert props["SourceObjectKeys"] == [built.model.training.data_asset.s3_object_key]
     deny = [s for s in _statements_of(raw, "TrainingDataDeploymentRole") if s["Effect"] == "Deny"]
     assert len(deny) == 1 and "Resource" not in deny[0]
     allowed = [flatten_join(r) for r in deny[0]["NotResource"]]
     assert allowed[0].endswith(f"/{config.training_data_prefix}{config.training_data_version}/*")
-    assert allowed[1].endswith(f"/{built.model.data_asset.s3_object_key}")
+    assert allowed[1].endswith(f"/{built.model.training.data_asset.s3_object_key}")
     assert set(_actions(deny[0])) == {"s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:Abort*"}
 
 
@@ -398,8 +400,8 @@ def test_outputs_expose_the_gate_results(raw):
 
 # ------------------------------------------------------------ deterministic packaging
 def test_sourcedir_is_deterministic_and_has_the_entry_point_at_its_root(built):
-    files = model_stack.training_source_files()
-    first, second = model_stack.sourcedir_bytes(files), model_stack.sourcedir_bytes(files)
+    files = sourcedir.training_source_files()
+    first, second = sourcedir.sourcedir_bytes(files), sourcedir.sourcedir_bytes(files)
     assert first == second
     assert first[4:8] == b"\0\0\0\0", "gzip header mtime is zero"
     with tarfile.open(fileobj=io.BytesIO(first), mode="r:gz") as archive:
@@ -408,47 +410,47 @@ def test_sourcedir_is_deterministic_and_has_the_entry_point_at_its_root(built):
     assert "train.py" in names and "__init__.py" in names
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert {m.mtime for m in members} == {0} and {m.uid for m in members} == {0}
-    staged = list(Path(built.outdir).glob(f"asset.{built.model.code_asset.asset_hash}*.gz"))
+    staged = list(Path(built.outdir).glob(f"asset.{built.model.training.code_asset.asset_hash}*.gz"))
     assert len(staged) == 1 and staged[0].read_bytes() == first, "the staged asset is exactly these bytes"
     assert gzip.decompress(first)  # a valid gzip stream
 
 
 def test_code_hash_covers_every_packaged_file(tmp_path):
-    files = model_stack.training_source_files()
-    base = model_stack.content_hash(files, model_stack.SOURCEDIR_FORMAT)
-    assert base == model_stack.content_hash(list(files), model_stack.SOURCEDIR_FORMAT)
+    files = sourcedir.training_source_files()
+    base = sourcedir.content_hash(files, sourcedir.SOURCEDIR_FORMAT)
+    assert base == sourcedir.content_hash(list(files), sourcedir.SOURCEDIR_FORMAT)
     changed = tmp_path / "train.py"
     changed.write_bytes(dict(files)["train.py"].read_bytes() + b"\n# changed\n")
     edited = [(name, changed if name == "train.py" else path) for name, path in files]
-    assert model_stack.content_hash(edited, model_stack.SOURCEDIR_FORMAT) != base
+    assert sourcedir.content_hash(edited, sourcedir.SOURCEDIR_FORMAT) != base
 
 
 def test_job_name_changes_with_hyperparameters_data_version_code_and_data(config, built):
     code, data = built.model.code_hash, built.model.data_hash
-    name = model_stack.training_job_name(config, code, data)
+    name = job_identity.training_job_name(config, code, data)
     assert name == built.model.training_job_name, "deterministic: same inputs, same name"
     others = {
-        model_stack.training_job_name(replace(config, training_hyperparameters={"seed": 8}), code, data),
-        model_stack.training_job_name(replace(config, training_data_version="cifar100-v2"), code, data),
-        model_stack.training_job_name(config, "0" * 64, data),
-        model_stack.training_job_name(config, code, "1" * 64),
-        model_stack.training_job_name(replace(config, training_instance_type="ml.c5.2xlarge"), code, data),
+        job_identity.training_job_name(replace(config, training_hyperparameters={"seed": 8}), code, data),
+        job_identity.training_job_name(replace(config, training_data_version="cifar100-v2"), code, data),
+        job_identity.training_job_name(config, "0" * 64, data),
+        job_identity.training_job_name(config, code, "1" * 64),
+        job_identity.training_job_name(replace(config, training_instance_type="ml.c5.2xlarge"), code, data),
     }
     assert name not in others and len(others) == 5
-    assert model_stack.training_job_name(replace(config, training_data_version="cifar100-v2"), code, data) \
+    assert job_identity.training_job_name(replace(config, training_data_version="cifar100-v2"), code, data) \
         .startswith(f"{config.project_name}-cifar100-v2-")
     # Raising the bar or the runtime limit is not retraining.
-    assert model_stack.training_job_name(replace(config, min_validation_accuracy=0.95,
+    assert job_identity.training_job_name(replace(config, min_validation_accuracy=0.95,
                                                  training_max_runtime_minutes=90), code, data) == name
 
 
 def test_hyperparameters_become_train_py_flags():
     config = SconesConfig(training_hyperparameters={"batch_size": 64, "epochs": 40, "lr": 0.1})
-    assert model_stack.sagemaker_hyperparameters(config) == {"batch-size": 64, "epochs": 40, "lr": 0.1}
+    assert job_identity.sagemaker_hyperparameters(config) == {"batch-size": 64, "epochs": 40, "lr": 0.1}
     with pytest.raises(ConfigError, match="training_hyperparameters.*twice"):
-        model_stack.sagemaker_hyperparameters(SconesConfig(training_hyperparameters={"batch_size": 1, "batch-size": 2}))
+        job_identity.sagemaker_hyperparameters(SconesConfig(training_hyperparameters={"batch_size": 1, "batch-size": 2}))
     with pytest.raises(ConfigError, match="training_hyperparameters.*reserved"):
-        model_stack.sagemaker_hyperparameters(SconesConfig(training_hyperparameters={"sagemaker_program": "x.py"}))
+        job_identity.sagemaker_hyperparameters(SconesConfig(training_hyperparameters={"sagemaker_program": "x.py"}))
 
 
 @pytest.mark.parametrize("key, value, allowed", [
