@@ -1,0 +1,35 @@
+"""The one set of limits for an uploaded image, and why an image is refused.
+
+The serialize function applies them to uploads (the stack sets its environment from the config,
+whose defaults and ranges are these) and the endpoint applies the defaults to request bodies:
+both decode with `scones_imaging`, so an image is accepted or refused the same way everywhere.
+"""
+from __future__ import annotations
+
+DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
+MAX_IMAGE_BYTES_RANGE = (1024, 50 * 1024 * 1024)
+# ~ a 7000x5700 photo; above it Pillow refuses the image as a possible decompression bomb.
+DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
+MAX_IMAGE_PIXELS_RANGE = (1024, 200_000_000)
+IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP")
+
+# The rendition serialize puts into the workflow state: longest side, and a hard byte budget so
+# the Step Functions state (256 KiB) stays far from full whatever the side (48 KiB of PNG = 64 KiB
+# of base64; the state also carries the classification and the decision).
+DEFAULT_PAYLOAD_MAX_SIDE = 64
+PAYLOAD_MAX_SIDE_RANGE = (16, 512)
+DEFAULT_PAYLOAD_MAX_BYTES = 48 * 1024
+PAYLOAD_MAX_BYTES_RANGE = (4096, 96 * 1024)
+PAYLOAD_CONTENT_TYPE = "image/png"
+
+REASON_CODES: tuple[str, ...] = (
+    "empty_object",
+    "too_large",
+    "not_an_image",
+    "unsupported_format",
+    "truncated_image",
+    "decompression_bomb",
+    "corrupt_image",
+)
+# Reasons that mean "too big to look at" rather than "not a usable image" (HTTP 413 at the endpoint).
+SIZE_REASON_CODES: tuple[str, ...] = ("too_large", "decompression_bomb")
