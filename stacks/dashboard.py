@@ -1,0 +1,112 @@
+"""The one operations dashboard: alarm status, the workflow, the endpoint and model quality."""
+from __future__ import annotations
+
+from typing import Sequence
+
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_lambda as lambda_
+from cdk_monitoring_constructs import DefaultDashboardFactory, MonitoringFacade
+from constructs import Construct
+
+from lambdas.filter.decision import label_metric_name
+
+from .config import SconesConfig
+from .drift_check import CLASS_NAMES
+from .monitoring_metrics import (ENDPOINT_VARIANT, SAGEMAKER_INSTANCE_NAMESPACE, MonitoringMetrics, WorkflowTargets,
+                                 service_name)
+
+
+def operations_dashboard(scope: Construct, *, config: SconesConfig, workflow: WorkflowTargets,
+                         metrics: MonitoringMetrics, alarms: Sequence[cw.IAlarm],
+                         drift_fn: lambda_.IFunction) -> cw.Dashboard:
+    """`<project>-operations`, built with cdk-monitoring-constructs' facade (`DashboardFactory`, `Monitoring`)."""
+    wf, c = workflow, config
+    factory = DefaultDashboardFactory(
+        scope, "DashboardFactory", dashboard_name_prefix=c.resource_name("operations"),
+        create_dashboard=True, create_summary_dashboard=False, create_alarm_dashboard=False,
+    )
+    facade = MonitoringFacade(scope, "Monitoring", dashboard_factory=factory)
+    facade.add_widget(cw.AlarmStatusWidget(alarms=list(alarms), title="Alarms", width=24,
+                                           height=2 + (len(alarms) + 3) // 4))
+
+    # The workflow: the facade's standard Step Functions / Lambda / SQS segments (graphs only, the
+    # alarms are ours).
+    facade.add_large_header("Image-routing workflow")
+    facade.monitor_step_function(state_machine=wf.state_machine, human_readable_name="Image routing")
+    for name, fn in (("Serialize", wf.serialize_fn), ("Classify", wf.classify_fn),
+                     ("Filter", wf.filter_fn), ("Drift check", drift_fn)):
+        facade.monitor_lambda_function(lambda_function=fn, human_readable_name=name, is_iterator=False)
+    facade.monitor_sqs_queue_with_dlq(queue=wf.review_queue, dead_letter_queue=wf.review_dlq,
+                                      human_readable_name="Review queue")
+    facade.monitor_sqs_queue(queue=wf.trigger_dlq, human_readable_name="Upload trigger DLQ")
+
+    facade.add_large_header(f"SageMaker endpoint {c.endpoint_name} ({ENDPOINT_VARIANT})")
+    for widget in _endpoint_widgets(c, metrics):
+        facade.add_widget(widget)
+    facade.add_large_header("Model quality")
+    for widget in _model_quality_widgets(c, metrics):
+        facade.add_widget(widget)
+    return factory.dashboard
+
+
+def _endpoint_widgets(config: SconesConfig, metrics: MonitoringMetrics) -> list[cw.IWidget]:
+    m = metrics.endpoint_metric
+    latency = {f"{p}": m("ModelLatency", statistic=p) for p in ("p50", "p90", "p99")}
+    return [cw.Row(
+        cw.GraphWidget(title="Invocations", width=6, left=[
+            m("Invocations", label="Invocations"), m("InvocationsPerInstance", label="Invocations per instance")]),
+        cw.GraphWidget(title="ModelLatency (ms; the metric is in µs)", width=6, left=[
+            cw.MathExpression(expression=f"{p} / 1000", using_metrics={p: metric}, label=f"ModelLatency {p} (ms)")
+            for p, metric in latency.items()],
+            left_annotations=[cw.HorizontalAnnotation(value=config.model_latency_alarm_ms,
+                                                      label="p90 alarm")]),
+        cw.GraphWidget(title="Invocation errors", width=6, left=[
+            m("Invocation4XXErrors", label="4XX (client)"), m("Invocation5XXErrors", label="5XX (server)")]),
+        cw.GraphWidget(title="Instances and utilisation", width=6, left=[
+            # InvocationsPerInstance is Invocations normalised by the variant's instance count.
+            cw.MathExpression(expression="IF(perinstance > 0, invocations / perinstance, 0)",
+                              using_metrics={"invocations": m("Invocations"),
+                                             "perinstance": m("InvocationsPerInstance")},
+                              label="Instances in service (when invoked)")],
+            right=[m("CPUUtilization", statistic="Average", namespace=SAGEMAKER_INSTANCE_NAMESPACE,
+                     label="CPUUtilization %"),
+                   m("MemoryUtilization", statistic="Average", namespace=SAGEMAKER_INSTANCE_NAMESPACE,
+                     label="MemoryUtilization %")]),
+    )]
+
+
+def _model_quality_widgets(config: SconesConfig, metrics: MonitoringMetrics) -> list[cw.IWidget]:
+    c, m = config, metrics
+    serialize = {"service": service_name(c, "serialize")}
+    return [
+        cw.Row(
+            cw.GraphWidget(title="Predictions by label", width=6, stacked=True, left=[
+                m.filter_metric(label_metric_name(label), label=label) for label in CLASS_NAMES]),
+            cw.GraphWidget(title="Top confidence", width=6, left=[
+                m.filter_metric("TopConfidence", statistic=s, label=f"TopConfidence {s}")
+                for s in ("Average", "p10")],
+                left_annotations=[cw.HorizontalAnnotation(value=c.confidence_threshold,
+                                                          label="routing threshold")]),
+            cw.GraphWidget(title="Low-confidence share (hourly)", width=6, left=[m.low_confidence_share()],
+                           left_annotations=[cw.HorizontalAnnotation(value=c.low_confidence_alarm_share,
+                                                                     label="alarm")]),
+            cw.GraphWidget(title="Uploads and quarantine", width=6, left=[
+                m.own_metric("ImagesReceived", serialize, label="Images received"),
+                m.own_metric("ImagesQuarantined", serialize, label="Images quarantined")]),
+        ),
+        cw.Row(
+            cw.GraphWidget(title=f"Drift vs training baseline ({c.drift_window_hours} h window)", width=8, left=[
+                m.drift_metric("DriftConfidencePSI", label="Confidence PSI"),
+                m.drift_metric("DriftClassMixShift", label="Class-mix shift (TVD)")],
+                left_annotations=[cw.HorizontalAnnotation(value=c.drift_psi_alarm_threshold,
+                                                          label="PSI alarm")]),
+            cw.GraphWidget(title="Captured records in the window", width=8, left=[
+                m.drift_metric("CapturedRecords", label="Valid records"),
+                m.drift_metric("CaptureBadRecords", label="Bad records")],
+                left_annotations=[cw.HorizontalAnnotation(value=c.drift_min_records,
+                                                          label="min records for drift")]),
+            cw.GraphWidget(title="Captured traffic confidence", width=8, left=[
+                m.drift_metric("CaptureMeanConfidence", label="Mean confidence"),
+                m.drift_metric("CaptureLowConfidenceShare", label="Low-confidence share")]),
+        ),
+    ]

@@ -1,0 +1,102 @@
+"""The metrics the alarms and the dashboard watch, built once from the config, and the workflow
+constructs they are about (`WorkflowTargets`).
+
+* the endpoint's: namespace `AWS/SageMaker`, dimensions EndpointName + VariantName;
+* the workflow functions' own EMF metrics: namespace `config.metrics_namespace`, dimension
+  `service` (the function's POWERTOOLS_SERVICE_NAME, `service_name`);
+* the drift check's: same namespace, dimension `EndpointName`, one datapoint per scheduled run.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from aws_cdk import Duration
+from aws_cdk import aws_cloudwatch as cw
+from aws_cdk import aws_lambda as lambda_
+from aws_cdk import aws_sqs as sqs
+from aws_cdk import aws_stepfunctions as sfn
+
+from .config import SconesConfig
+
+# The endpoint's single production variant (set by the model stack).
+ENDPOINT_VARIANT = "AllTraffic"
+SAGEMAKER_NAMESPACE = "AWS/SageMaker"
+# Instance metrics (CPU/memory/disk) of SageMaker endpoints live in their own namespace.
+SAGEMAKER_INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
+FIVE_MINUTES = Duration.minutes(5)
+LOW_CONFIDENCE_PERIOD = Duration.hours(1)
+
+
+@dataclass(frozen=True)
+class WorkflowTargets:
+    """The workflow constructs the monitoring stack watches (all from the workflow stack)."""
+
+    state_machine: sfn.IStateMachine
+    serialize_fn: lambda_.IFunction
+    classify_fn: lambda_.IFunction
+    filter_fn: lambda_.IFunction
+    review_queue: sqs.IQueue
+    review_dlq: sqs.IQueue
+    trigger_dlq: sqs.IQueue
+
+    @classmethod
+    def of(cls, workflow) -> "WorkflowTargets":
+        return cls(state_machine=workflow.state_machine, serialize_fn=workflow.serialize_fn,
+                   classify_fn=workflow.classify_fn, filter_fn=workflow.filter_fn,
+                   review_queue=workflow.review_queue, review_dlq=workflow.review_dlq,
+                   trigger_dlq=workflow.trigger_dlq)
+
+
+def service_name(config: SconesConfig, package: str) -> str:
+    """The Powertools `service` dimension of a workflow function (its POWERTOOLS_SERVICE_NAME)."""
+    return f"{config.project_name}-{package}"
+
+
+class MonitoringMetrics:
+    """Metric factories for one configuration (what the alarms and the dashboard share)."""
+
+    def __init__(self, config: SconesConfig) -> None:
+        self.config = config
+
+    def endpoint_metric(self, metric_name: str, statistic: str = "Sum", period: Duration = FIVE_MINUTES,
+                        namespace: str = SAGEMAKER_NAMESPACE, label: str | None = None) -> cw.Metric:
+        return cw.Metric(namespace=namespace, metric_name=metric_name, statistic=statistic, period=period,
+                         label=label,
+                         dimensions_map={"EndpointName": self.config.endpoint_name, "VariantName": ENDPOINT_VARIANT})
+
+    def own_metric(self, metric_name: str, dimensions: dict[str, str], statistic: str = "Sum",
+                   period: Duration = FIVE_MINUTES, label: str | None = None) -> cw.Metric:
+        return cw.Metric(namespace=self.config.metrics_namespace, metric_name=metric_name, statistic=statistic,
+                         period=period, label=label, dimensions_map=dimensions)
+
+    def filter_metric(self, metric_name: str, statistic: str = "Sum", period: Duration = FIVE_MINUTES,
+                      label: str | None = None) -> cw.Metric:
+        # The filter function emits every metric in the dimension set [service] (and, per model version,
+        # [service, ModelVersion]); [service] is the aggregate over model versions.
+        return self.own_metric(metric_name, {"service": service_name(self.config, "filter")}, statistic, period, label)
+
+    def drift_metric(self, metric_name: str, statistic: str = "Maximum", label: str | None = None) -> cw.Metric:
+        # Maximum: a retried run re-publishes the same window's figures, which must not add up.
+        return self.own_metric(metric_name, {"EndpointName": self.config.endpoint_name}, statistic,
+                               Duration.hours(self.config.drift_schedule_hours), label)
+
+    def low_confidence_share(self, period: Duration = LOW_CONFIDENCE_PERIOD) -> cw.MathExpression:
+        # share = low / (low + confident), judged only from low_confidence_min_predictions predictions per
+        # period on (a handful of images cannot make a rate); below that the expression is 0.
+        minimum = self.config.low_confidence_min_predictions
+        return cw.MathExpression(
+            expression=f"IF((low + confident) >= {minimum}, low / (low + confident), 0)",
+            using_metrics={"low": self.filter_metric("LowConfidencePredictions", period=period),
+                           "confident": self.filter_metric("ConfidentPredictions", period=period)},
+            label="Low-confidence share", period=period,
+        )
+
+    def gated_drift_psi(self) -> cw.MathExpression:
+        # The drift Lambda publishes the PSI even for a handful of records (flagged as an insufficient
+        # sample in its report); alarm on it only when the window held drift_min_records records.
+        return cw.MathExpression(
+            expression=f"IF(records >= {self.config.drift_min_records}, psi, 0)",
+            using_metrics={"psi": self.drift_metric("DriftConfidencePSI"),
+                           "records": self.drift_metric("CapturedRecords")},
+            label="Confidence PSI (enough records)", period=Duration.hours(self.config.drift_schedule_hours),
+        )
