@@ -51,8 +51,8 @@ def alarm_topic(scope: Construct, config: SconesConfig) -> sns.Topic:
                                                           arn_format=ArnFormat.COLON_RESOURCE_NAME)},
         },
     ))
-    if config.alarm_email:
-        topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+    if config.monitoring.alarm_email:
+        topic.add_subscription(subscriptions.EmailSubscription(config.monitoring.alarm_email))
     return topic
 
 
@@ -97,7 +97,7 @@ class OperationalAlarms:
                     metric=wf.state_machine.metric_failed(period=FIVE_MINUTES, statistic="Sum"),
                     threshold=1, comparison=ge, evaluation_periods=1, missing=cw.TreatMissingData.NOT_BREACHING)
         self._alarm("ExecutionsTimedOutAlarm", name="workflow-executions-timed-out",
-                    description=f"An image-routing execution exceeded its {self.config.execution_timeout_minutes}-"
+                    description=f"An image-routing execution exceeded its {self.config.workflow.execution_timeout_minutes}-"
                                 "minute timeout (typically endpoint retries with backoff). Check the endpoint.",
                     metric=wf.state_machine.metric_timed_out(period=FIVE_MINUTES, statistic="Sum"),
                     threshold=1, comparison=ge, evaluation_periods=1, missing=cw.TreatMissingData.NOT_BREACHING)
@@ -123,7 +123,7 @@ class OperationalAlarms:
         # Queues: SQS stops publishing metrics for a queue that has been inactive for six hours even if
         # messages are still in it, so missing data must neither clear nor raise the alarm: IGNORE keeps
         # the last state (an unattended DLQ stays in ALARM until it is really drained).
-        max_age = self.config.review_queue_max_age_minutes
+        max_age = self.config.review.max_age_minutes
         self._alarm("ReviewQueueAgeAlarm", name="review-queue-age",
                     description=f"A low-confidence image has waited more than {max_age} minutes for human review.",
                     metric=wf.review_queue.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES,
@@ -147,16 +147,16 @@ class OperationalAlarms:
         # Server-side errors; the classify step retries them, so alarm when they persist (2 of 3 periods).
         # No traffic -> no datapoints -> no errors (NOT_BREACHING).
         self._alarm("Endpoint5xxAlarm", name="endpoint-5xx",
-                    description=f"The endpoint {self.config.endpoint_name} keeps returning 5XX errors (2 of the "
+                    description=f"The endpoint {self.config.endpoint.name} keeps returning 5XX errors (2 of the "
                                 "last 3 five-minute periods). Check its CloudWatch logs and instance health.",
                     metric=m.endpoint_metric("Invocation5XXErrors"),
                     threshold=1, comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
                     evaluation_periods=3, datapoints_to_alarm=2, missing=cw.TreatMissingData.NOT_BREACHING)
         # ModelLatency is reported in MICROSECONDS: model_latency_alarm_ms (default 500 ms) * 1000 =
         # 500000 µs. p90 for 15 minutes (3 of 3 periods), so a few cold or large requests do not page.
-        latency_ms = self.config.model_latency_alarm_ms
+        latency_ms = self.config.monitoring.model_latency_alarm_ms
         self._alarm("EndpointModelLatencyAlarm", name="endpoint-model-latency",
-                    description=f"p90 ModelLatency of {self.config.endpoint_name} above {latency_ms} ms "
+                    description=f"p90 ModelLatency of {self.config.endpoint.name} above {latency_ms} ms "
                                 f"({latency_ms * 1000} µs) for 15 minutes: scale out or check the instance type.",
                     metric=m.endpoint_metric("ModelLatency", statistic="p90"),
                     threshold=latency_ms * 1000, comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
@@ -164,33 +164,33 @@ class OperationalAlarms:
 
     def _model_quality_alarms(self) -> None:
         c = self.config
-        share = c.low_confidence_alarm_share
+        share = c.monitoring.low_confidence_alarm_share
         # One hour of predictions; no predictions -> no data -> nothing to judge (NOT_BREACHING).
         self._alarm("LowConfidenceShareAlarm", name="low-confidence-share",
                     description=f"More than {share:.0%} of the last hour's predictions were below the confidence "
-                                f"threshold {c.confidence_threshold} (at least "
-                                f"{c.low_confidence_min_predictions} predictions): the review queue fills "
+                                f"threshold {c.decision.threshold} (at least "
+                                f"{c.monitoring.low_confidence_min_predictions} predictions): the review queue fills "
                                 "up and the model may be drifting.",
                     metric=self.metrics.low_confidence_share(), threshold=share,
                     comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD, evaluation_periods=1,
                     missing=cw.TreatMissingData.NOT_BREACHING)
-        hours = c.drift_schedule_hours
+        hours = c.drift.schedule_hours
         # Each datapoint already summarises drift_window_hours of traffic, so one breaching run is enough.
         # Missing data = the check did not run or found no traffic; failures raise the drift-check errors
         # alarm instead, so NOT_BREACHING here.
         self._alarm("DriftPsiAlarm", name="drift-confidence-psi",
-                    description=f"Confidence PSI of the last {c.drift_window_hours} h of captured traffic "
-                                f"vs the training baseline above {c.drift_psi_alarm_threshold} (from at "
-                                f"least {c.drift_min_records} records): the model sees different data "
+                    description=f"Confidence PSI of the last {c.drift.window_hours} h of captured traffic "
+                                f"vs the training baseline above {c.drift.psi_alarm_threshold} (from at "
+                                f"least {c.drift.min_records} records): the model sees different data "
                                 "than it was trained on; consider retraining.",
-                    metric=self.metrics.gated_drift_psi(), threshold=c.drift_psi_alarm_threshold,
+                    metric=self.metrics.gated_drift_psi(), threshold=c.drift.psi_alarm_threshold,
                     comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD, evaluation_periods=1,
                     missing=cw.TreatMissingData.NOT_BREACHING)
         # Two consecutive scheduled runs failed (a single failure is retried by Lambda and the next run
         # recomputes the whole window). A missing baseline object fails every run on purpose.
         self._alarm("DriftCheckErrorsAlarm", name="drift-check-errors",
                     description="The scheduled drift check failed in two consecutive runs (e.g. the baseline "
-                                f"s3://<data bucket>/{c.drift_baseline_key} is missing or invalid). "
+                                f"s3://<data bucket>/{c.bucket.baseline_key} is missing or invalid). "
                                 "See the drift function's log group.",
                     metric=self.drift_fn.metric_errors(period=Duration.hours(hours), statistic="Sum"),
                     threshold=1, comparison=cw.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,

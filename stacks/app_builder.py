@@ -3,12 +3,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from aws_cdk import App, Aspects, Environment, Tags, Validations
 from cdk_nag import AwsSolutionsChecks
 
-from .config import SconesConfig
+from .config import CDK_JSON, SconesConfig
 from .data_stack import DataStack
 from .model_stack import ModelStack
 from .monitoring_stack import MonitoringStack, WorkflowTargets
@@ -22,9 +21,6 @@ class SconesApp:
     data: DataStack
     model: ModelStack
     workflow: WorkflowStack
-
-
-CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
 
 
 def apply_project_context(app: App) -> None:

@@ -40,7 +40,7 @@ def operations_dashboard(scope: Construct, *, config: SconesConfig, workflow: Wo
                                       human_readable_name="Review queue")
     facade.monitor_sqs_queue(queue=wf.trigger_dlq, human_readable_name="Upload trigger DLQ")
 
-    facade.add_large_header(f"SageMaker endpoint {c.endpoint_name} ({ENDPOINT_VARIANT})")
+    facade.add_large_header(f"SageMaker endpoint {c.endpoint.name} ({ENDPOINT_VARIANT})")
     for widget in _endpoint_widgets(c, metrics):
         facade.add_widget(widget)
     facade.add_large_header("Model quality")
@@ -58,7 +58,7 @@ def _endpoint_widgets(config: SconesConfig, metrics: MonitoringMetrics) -> list[
         cw.GraphWidget(title="ModelLatency (ms; the metric is in µs)", width=6, left=[
             cw.MathExpression(expression=f"{p} / 1000", using_metrics={p: metric}, label=f"ModelLatency {p} (ms)")
             for p, metric in latency.items()],
-            left_annotations=[cw.HorizontalAnnotation(value=config.model_latency_alarm_ms,
+            left_annotations=[cw.HorizontalAnnotation(value=config.monitoring.model_latency_alarm_ms,
                                                       label="p90 alarm")]),
         cw.GraphWidget(title="Invocation errors", width=6, left=[
             m("Invocation4XXErrors", label="4XX (client)"), m("Invocation5XXErrors", label="5XX (server)")]),
@@ -85,25 +85,25 @@ def _model_quality_widgets(config: SconesConfig, metrics: MonitoringMetrics) -> 
             cw.GraphWidget(title="Top confidence", width=6, left=[
                 m.filter_metric("TopConfidence", statistic=s, label=f"TopConfidence {s}")
                 for s in ("Average", "p10")],
-                left_annotations=[cw.HorizontalAnnotation(value=c.confidence_threshold,
+                left_annotations=[cw.HorizontalAnnotation(value=c.decision.threshold,
                                                           label="routing threshold")]),
             cw.GraphWidget(title="Low-confidence share (hourly)", width=6, left=[m.low_confidence_share()],
-                           left_annotations=[cw.HorizontalAnnotation(value=c.low_confidence_alarm_share,
+                           left_annotations=[cw.HorizontalAnnotation(value=c.monitoring.low_confidence_alarm_share,
                                                                      label="alarm")]),
             cw.GraphWidget(title="Uploads and quarantine", width=6, left=[
                 m.own_metric("ImagesReceived", serialize, label="Images received"),
                 m.own_metric("ImagesQuarantined", serialize, label="Images quarantined")]),
         ),
         cw.Row(
-            cw.GraphWidget(title=f"Drift vs training baseline ({c.drift_window_hours} h window)", width=8, left=[
+            cw.GraphWidget(title=f"Drift vs training baseline ({c.drift.window_hours} h window)", width=8, left=[
                 m.drift_metric("DriftConfidencePSI", label="Confidence PSI"),
                 m.drift_metric("DriftClassMixShift", label="Class-mix shift (TVD)")],
-                left_annotations=[cw.HorizontalAnnotation(value=c.drift_psi_alarm_threshold,
+                left_annotations=[cw.HorizontalAnnotation(value=c.drift.psi_alarm_threshold,
                                                           label="PSI alarm")]),
             cw.GraphWidget(title="Captured records in the window", width=8, left=[
                 m.drift_metric("CapturedRecords", label="Valid records"),
                 m.drift_metric("CaptureBadRecords", label="Bad records")],
-                left_annotations=[cw.HorizontalAnnotation(value=c.drift_min_records,
+                left_annotations=[cw.HorizontalAnnotation(value=c.drift.min_records,
                                                           label="min records for drift")]),
             cw.GraphWidget(title="Captured traffic confidence", width=8, left=[
                 m.drift_metric("CaptureMeanConfidence", label="Mean confidence"),

@@ -33,7 +33,7 @@ class DataStack(Stack):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: SconesConfig, **kwargs) -> None:
         super().__init__(scope, construct_id, **kwargs)
-        destroy = config.bucket_removal_policy == "destroy"
+        destroy = config.storage.removal_policy == "destroy"
         removal = RemovalPolicy.DESTROY if destroy else RemovalPolicy.RETAIN
 
         self.access_logs_bucket = s3.Bucket(
@@ -76,19 +76,19 @@ class DataStack(Stack):
         return [
             s3.LifecycleRule(
                 id="captured-traffic",
-                prefix=config.capture_prefix,
+                prefix=config.bucket.capture_prefix,
                 transitions=[s3.Transition(storage_class=s3.StorageClass.INFREQUENT_ACCESS,
-                                           transition_after=Duration.days(config.capture_transition_days))],
-                expiration=Duration.days(config.capture_expiration_days),
+                                           transition_after=Duration.days(config.storage.capture_transition_days))],
+                expiration=Duration.days(config.storage.capture_expiration_days),
             ),
             s3.LifecycleRule(
                 id="quarantine",
-                prefix=config.quarantine_prefix,
-                expiration=Duration.days(config.quarantine_expiration_days),
+                prefix=config.bucket.quarantine_prefix,
+                expiration=Duration.days(config.storage.quarantine_expiration_days),
             ),
             s3.LifecycleRule(
                 id="noncurrent-versions-and-uploads",
-                noncurrent_version_expiration=Duration.days(config.noncurrent_version_expiration_days),
+                noncurrent_version_expiration=Duration.days(config.storage.noncurrent_version_expiration_days),
                 abort_incomplete_multipart_upload_after=Duration.days(7),
             ),
         ]

@@ -45,7 +45,7 @@ class DriftCheck:
     @property
     def capture_prefix(self) -> str:
         """Where SageMaker writes this endpoint's capture: <capture_prefix><endpoint>/<variant>/YYYY/..."""
-        return f"{self.config.capture_prefix}{self.config.endpoint_name}/"
+        return f"{self.config.bucket.capture_prefix}{self.config.endpoint.name}/"
 
     def environment(self) -> dict[str, str]:
         """The drift handler's settings (lambdas/drift reads each of them)."""
@@ -53,14 +53,14 @@ class DriftCheck:
         return {
             "CAPTURE_BUCKET": self.bucket.bucket_name,
             "CAPTURE_PREFIX": self.capture_prefix,
-            "BASELINE_S3_URI": f"s3://{self.bucket.bucket_name}/{c.drift_baseline_key}",
-            "WINDOW_HOURS": str(c.drift_window_hours),
+            "BASELINE_S3_URI": f"s3://{self.bucket.bucket_name}/{c.bucket.baseline_key}",
+            "WINDOW_HOURS": str(c.drift.window_hours),
             # the filter's threshold, so the capture's low-confidence share matches live routing
-            "THRESHOLD": str(c.confidence_threshold),
-            "METRICS_NAMESPACE": c.metrics_namespace,
-            "ENDPOINT_NAME": c.endpoint_name,
-            "PSI_THRESHOLD": str(c.drift_psi_alarm_threshold),
-            "MIN_RECORDS": str(c.drift_min_records),
+            "THRESHOLD": str(c.decision.threshold),
+            "METRICS_NAMESPACE": c.monitoring.metrics_namespace,
+            "ENDPOINT_NAME": c.endpoint.name,
+            "PSI_THRESHOLD": str(c.drift.psi_alarm_threshold),
+            "MIN_RECORDS": str(c.drift.min_records),
             "CLASS_NAMES": ",".join(CLASS_NAMES),
         }
 
@@ -71,7 +71,7 @@ class DriftCheck:
             self.scope, "DriftCheck", config=c, package="drift", memory_mb=DRIFT_MEMORY_MB, timeout=DRIFT_TIMEOUT,
             tracing=False, environment=self.environment(),
             role_description="Least-privilege role of the scheduled drift check",
-            description=f"Scheduled drift check of the {c.endpoint_name} data capture against the training baseline",
+            description=f"Scheduled drift check of the {c.endpoint.name} data capture against the training baseline",
         )
         role = fn.role
         capture_objects = self.bucket.arn_for_objects(f"{self.capture_prefix}*")
@@ -82,13 +82,13 @@ class DriftCheck:
             conditions={"StringLike": {"s3:prefix": [f"{self.capture_prefix}*"]}}))
         role.add_to_policy(iam.PolicyStatement(
             sid="ReadTrainingBaseline", actions=["s3:GetObject"],
-            resources=[self.bucket.arn_for_objects(c.drift_baseline_key)]))
+            resources=[self.bucket.arn_for_objects(c.bucket.baseline_key)]))
         role.add_to_policy(iam.PolicyStatement(
             sid="PublishDriftMetrics", actions=["cloudwatch:PutMetricData"], resources=["*"],
-            conditions={"StringEquals": {"cloudwatch:namespace": c.metrics_namespace}}))
+            conditions={"StringEquals": {"cloudwatch:namespace": c.monitoring.metrics_namespace}}))
         acknowledge(role, "IAM5",
                     f"cloudwatch:PutMetricData supports no resource-level permissions (AWS requires Resource '*'); "
-                    f"the statement is limited to the {c.metrics_namespace} namespace by a cloudwatch:namespace "
+                    f"the statement is limited to the {c.monitoring.metrics_namespace} namespace by a cloudwatch:namespace "
                     "condition.", ["Resource::*"])
         acknowledge(role, "IAM5",
                     "The drift check reads every data-capture object SageMaker writes for this endpoint (keys are "
@@ -97,10 +97,10 @@ class DriftCheck:
         return fn
 
     def _schedule(self) -> events.Rule:
-        hours = self.config.drift_schedule_hours
+        hours = self.config.drift.schedule_hours
         rule = events.Rule(
             self.scope, "DriftCheckSchedule",
-            description=f"Runs the drift check every {hours} h over the last {self.config.drift_window_hours} h "
+            description=f"Runs the drift check every {hours} h over the last {self.config.drift.window_hours} h "
                         "of data capture",
             schedule=events.Schedule.rate(Duration.hours(hours)),
         )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aws_cdk import Aws, CfnMapping, Stack, Token
 
-from .config import ConfigError, SconesConfig
+from .config import ConfigurationError, SconesConfig
 from .image_uris import PYTORCH_IMAGES
 
 PROCESSOR = "cpu"
@@ -16,12 +16,12 @@ PROCESSOR = "cpu"
 
 def image_entry(config: SconesConfig, scope: str) -> dict:
     """The generated image table entry for the configured PyTorch version (scope: training/inference)."""
-    version, py = config.pytorch_inference_version, config.pytorch_py_version
+    version, py = config.framework.pytorch_version, config.framework.py_version
     try:
         return PYTORCH_IMAGES[version][py][PROCESSOR][scope]
     except KeyError:
         known = sorted(f"{v}/{p}" for v, pys in PYTORCH_IMAGES.items() for p in pys)
-        raise ConfigError(f"config keys 'pytorch_inference_version'/'pytorch_py_version' = {version!r}/{py!r} are "
+        raise ConfigurationError(f"config keys 'pytorch_inference_version'/'pytorch_py_version' = {version!r}/{py!r} are "
                           f"invalid: allowed {known} (regenerate stacks/image_uris.py with scripts/gen_image_uris.py "
                           "to add versions)") from None
 
@@ -44,8 +44,8 @@ class FrameworkImages:
     def __init__(self, stack: Stack, config: SconesConfig) -> None:
         regions = image_regions(config)
         if not Token.is_unresolved(stack.region) and stack.region not in regions:
-            raise ConfigError(f"region {stack.region!r} has no SageMaker PyTorch {config.pytorch_inference_version} "
-                              f"{config.pytorch_py_version} training+inference image; regions: {sorted(regions)}")
+            raise ConfigurationError(f"region {stack.region!r} has no SageMaker PyTorch {config.framework.pytorch_version} "
+                              f"{config.framework.py_version} training+inference image; regions: {sorted(regions)}")
         self.stack, self.config = stack, config
         self.mapping = CfnMapping(stack, "PyTorchImages", mapping=regions)
 

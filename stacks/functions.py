@@ -11,7 +11,7 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
-from .config import LOG_RETENTION_NAMES, SconesConfig
+from .config import SconesConfig
 from .lambda_bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, function_code
 from .nag import acknowledge, acknowledge_xray
 
@@ -21,7 +21,7 @@ PINNED_RUNTIME_REASON = (
 
 
 def log_retention(config: SconesConfig) -> logs.RetentionDays:
-    return getattr(logs.RetentionDays, LOG_RETENTION_NAMES[config.log_retention_days])
+    return getattr(logs.RetentionDays, config.logs.retention_name)
 
 
 def product_function(scope: Construct, construct_id: str, *, config: SconesConfig, package: str,

@@ -9,27 +9,19 @@ import hashlib
 import json
 import re
 
-from .config import ConfigError, SconesConfig
+from .config import SconesConfig
+from .config_groups import CONFIG_FLAGS
 from .framework_images import image_entry
 from .sourcedir import TRAINING_ENTRY_POINT
 
 
 def sagemaker_hyperparameters(config: SconesConfig) -> dict[str, str | int | float]:
-    """The user hyperparameters as train.py's flags: `batch_size` and `batch-size` both mean --batch-size."""
-    result: dict[str, str | int | float] = {}
-    for key, value in sorted(config.training_hyperparameters.items()):
-        flag = key.strip().lstrip("-").replace("_", "-")
-        if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,62}", flag):
-            raise ConfigError(f"config key 'training_hyperparameters' = {{{key!r}: ...}} is invalid: allowed names are "
-                              "train.py flags without the dashes, e.g. 'epochs', 'batch-size' or 'batch_size'")
-        if flag.startswith("sagemaker-"):
-            raise ConfigError(f"config key 'training_hyperparameters' = {{{key!r}: ...}} is invalid: "
-                              "'sagemaker_*' names are reserved for the SageMaker training toolkit")
-        if flag in result:
-            raise ConfigError(f"config key 'training_hyperparameters' = {{{key!r}: ...}} is invalid: "
-                              f"it names the flag --{flag} twice")
-        result[flag] = value
-    return result
+    """train.py's flags: the configured `training_hyperparameters` plus those set from other config keys
+    (`CONFIG_FLAGS`: the routing threshold, so metadata.json and baseline.json record the threshold the
+    workflow routes at). A changed threshold is a new job: the artifact states what it was evaluated at."""
+    context = config.to_mapping()
+    flags = {**config.training.flags(), **{flag: context[key] for flag, key in CONFIG_FLAGS.items()}}
+    return dict(sorted(flags.items()))
 
 
 def training_job_name(config: SconesConfig, code_hash: str, data_hash: str) -> str:
@@ -38,14 +30,14 @@ def training_job_name(config: SconesConfig, code_hash: str, data_hash: str) -> s
     identity = {
         "code": code_hash,
         "data": data_hash,
-        "data_version": config.training_data_version,
+        "data_version": config.training.data_version,
         "hyperparameters": sagemaker_hyperparameters(config),
         "image": f"{training['repository']}:{training['tag']}",
-        "instance_type": config.training_instance_type,
+        "instance_type": config.training.instance_type,
         "entry_point": TRAINING_ENTRY_POINT,
     }
     digest = hashlib.sha256(json.dumps(identity, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
-    slug = re.sub(r"[^A-Za-z0-9]+", "-", config.training_data_version).strip("-")[:24].strip("-") or "data"
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", config.training.data_version).strip("-")[:24].strip("-") or "data"
     return f"{config.project_name}-{slug}-{digest[:12]}"
 
 

@@ -52,7 +52,7 @@ class ModelStack(Stack):
         self.config = config
         # Referenced by its deterministic name (see data_stack), so no export ties the stacks together.
         self.bucket = s3.Bucket.from_bucket_name(self, "DataBucket", data_bucket_name(self, config))
-        self.endpoint_name = config.endpoint_name
+        self.endpoint_name = config.endpoint.name
 
         images = FrameworkImages(self, config)
         code_files = training_source_files()

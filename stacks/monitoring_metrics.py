@@ -2,7 +2,7 @@
 constructs they are about (`WorkflowTargets`).
 
 * the endpoint's: namespace `AWS/SageMaker`, dimensions EndpointName + VariantName;
-* the workflow functions' own EMF metrics: namespace `config.metrics_namespace`, dimension
+* the workflow functions' own EMF metrics: namespace `config.monitoring.metrics_namespace`, dimension
   `service` (the function's POWERTOOLS_SERVICE_NAME, `service_name`);
 * the drift check's: same namespace, dimension `EndpointName`, one datapoint per scheduled run.
 """
@@ -62,11 +62,11 @@ class MonitoringMetrics:
                         namespace: str = SAGEMAKER_NAMESPACE, label: str | None = None) -> cw.Metric:
         return cw.Metric(namespace=namespace, metric_name=metric_name, statistic=statistic, period=period,
                          label=label,
-                         dimensions_map={"EndpointName": self.config.endpoint_name, "VariantName": ENDPOINT_VARIANT})
+                         dimensions_map={"EndpointName": self.config.endpoint.name, "VariantName": ENDPOINT_VARIANT})
 
     def own_metric(self, metric_name: str, dimensions: dict[str, str], statistic: str = "Sum",
                    period: Duration = FIVE_MINUTES, label: str | None = None) -> cw.Metric:
-        return cw.Metric(namespace=self.config.metrics_namespace, metric_name=metric_name, statistic=statistic,
+        return cw.Metric(namespace=self.config.monitoring.metrics_namespace, metric_name=metric_name, statistic=statistic,
                          period=period, label=label, dimensions_map=dimensions)
 
     def filter_metric(self, metric_name: str, statistic: str = "Sum", period: Duration = FIVE_MINUTES,
@@ -77,13 +77,13 @@ class MonitoringMetrics:
 
     def drift_metric(self, metric_name: str, statistic: str = "Maximum", label: str | None = None) -> cw.Metric:
         # Maximum: a retried run re-publishes the same window's figures, which must not add up.
-        return self.own_metric(metric_name, {"EndpointName": self.config.endpoint_name}, statistic,
-                               Duration.hours(self.config.drift_schedule_hours), label)
+        return self.own_metric(metric_name, {"EndpointName": self.config.endpoint.name}, statistic,
+                               Duration.hours(self.config.drift.schedule_hours), label)
 
     def low_confidence_share(self, period: Duration = LOW_CONFIDENCE_PERIOD) -> cw.MathExpression:
         # share = low / (low + confident), judged only from low_confidence_min_predictions predictions per
         # period on (a handful of images cannot make a rate); below that the expression is 0.
-        minimum = self.config.low_confidence_min_predictions
+        minimum = self.config.monitoring.low_confidence_min_predictions
         return cw.MathExpression(
             expression=f"IF((low + confident) >= {minimum}, low / (low + confident), 0)",
             using_metrics={"low": self.filter_metric("LowConfidencePredictions", period=period),
@@ -95,8 +95,8 @@ class MonitoringMetrics:
         # The drift Lambda publishes the PSI even for a handful of records (flagged as an insufficient
         # sample in its report); alarm on it only when the window held drift_min_records records.
         return cw.MathExpression(
-            expression=f"IF(records >= {self.config.drift_min_records}, psi, 0)",
+            expression=f"IF(records >= {self.config.drift.min_records}, psi, 0)",
             using_metrics={"psi": self.drift_metric("DriftConfidencePSI"),
                            "records": self.drift_metric("CapturedRecords")},
-            label="Confidence PSI (enough records)", period=Duration.hours(self.config.drift_schedule_hours),
+            label="Confidence PSI (enough records)", period=Duration.hours(self.config.drift.schedule_hours),
         )

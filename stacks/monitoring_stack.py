@@ -3,10 +3,10 @@
 What it watches
     * the workflow (state machine, the three Lambdas, the review queue and both DLQs), passed in as
       constructs from the workflow stack (CloudFormation exports; see `build_app`);
-    * the SageMaker endpoint, by name (`config.endpoint_name`, variant `AllTraffic`), so this stack
+    * the SageMaker endpoint, by name (`config.endpoint.name`, variant `AllTraffic`), so this stack
       does not depend on how or by which stack the endpoint is deployed;
     * model quality from our own metrics: the EMF metrics of the filter/serialize Lambdas
-      (namespace `config.metrics_namespace`, dimension `service`) and the drift metrics the drift
+      (namespace `config.monitoring.metrics_namespace`, dimension `service`) and the drift metrics the drift
       Lambda publishes (same namespace, dimension `EndpointName`).
 
 Where each part is declared: `alarms` (topic and every alarm), `drift_check` (the scheduled drift

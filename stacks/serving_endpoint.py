@@ -22,7 +22,7 @@ BLUE_GREEN_PROVISIONING_MARGIN_SECONDS = 30 * 60
 
 
 class ServingEndpoint:
-    """The endpoint `config.endpoint_name` serving `model_data_url`, declared in `scope` (the model stack).
+    """The endpoint `config.endpoint.name` serving `model_data_url`, declared in `scope` (the model stack).
 
     Not a child Construct on purpose: a construct level would rename every logical ID below it,
     i.e. replace the live endpoint. Declares `ModelExecutionRole`, `Model`, `EndpointConfig`, the
@@ -47,17 +47,17 @@ class ServingEndpoint:
             description="SageMaker execution role of the endpoint: read models, write captured traffic",
             statements=[
                 iam.PolicyStatement(sid="ReadModels", actions=["s3:GetObject"],
-                                    resources=[objects(f"{c.model_prefix}*")]),
+                                    resources=[objects(f"{c.bucket.model_prefix}*")]),
                 iam.PolicyStatement(sid="WriteDataCapture", actions=["s3:PutObject"],
-                                    resources=[objects(f"{c.capture_prefix}*")]),
+                                    resources=[objects(f"{c.bucket.capture_prefix}*")]),
             ],
             images=self.images, image_scope="inference",
-            log_group=f"/aws/sagemaker/Endpoints/{c.endpoint_name}", stream_pattern="*",
+            log_group=f"/aws/sagemaker/Endpoints/{c.endpoint.name}", stream_pattern="*",
             wildcards={
-                objects(f"{c.model_prefix}*"):
+                objects(f"{c.bucket.model_prefix}*"):
                     "Loads the accepted model from <model_prefix><training job name>/model.tar.gz; the key "
                     "changes with every retraining, so the models prefix is the bound.",
-                objects(f"{c.capture_prefix}*"):
+                objects(f"{c.bucket.capture_prefix}*"):
                     "Data capture writes <capture_prefix><endpoint>/<variant>/yyyy/mm/dd/hh/<uuid>.jsonl; "
                     "SageMaker picks the keys.",
             })
@@ -84,21 +84,21 @@ class ServingEndpoint:
 
     def _endpoint_config(self) -> sagemaker.CfnEndpointConfig:
         c = self.config
-        capture = c.data_capture_sampling_percentage
+        capture = c.endpoint.capture_sampling_percentage
         return sagemaker.CfnEndpointConfig(
             self.scope, "EndpointConfig",
             production_variants=[sagemaker.CfnEndpointConfig.ProductionVariantProperty(
                 variant_name=VARIANT_NAME,
                 model_name=self.model.attr_model_name,
-                initial_instance_count=c.endpoint_initial_instance_count,
-                instance_type=c.endpoint_instance_type,
+                initial_instance_count=c.endpoint.initial_instance_count,
+                instance_type=c.endpoint.instance_type,
                 initial_variant_weight=1.0,
             )],
             data_capture_config=sagemaker.CfnEndpointConfig.DataCaptureConfigProperty(
                 enable_capture=capture > 0,
                 initial_sampling_percentage=capture,
                 # SageMaker appends /<endpoint>/<variant>/yyyy/mm/dd/hh/ (what the drift check reads).
-                destination_s3_uri=f"s3://{self.bucket.bucket_name}/{c.capture_prefix.rstrip('/')}",
+                destination_s3_uri=f"s3://{self.bucket.bucket_name}/{c.bucket.capture_prefix.rstrip('/')}",
                 capture_options=[sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Input"),
                                  sagemaker.CfnEndpointConfig.CaptureOptionProperty(capture_mode="Output")],
                 # JSON responses are stored as text; the image requests (not listed) as base64.
@@ -109,14 +109,14 @@ class ServingEndpoint:
 
     def _rollback_alarms(self) -> list[cloudwatch.Alarm]:
         c = self.config
-        dimensions = {"EndpointName": c.endpoint_name, "VariantName": VARIANT_NAME}
+        dimensions = {"EndpointName": c.endpoint.name, "VariantName": VARIANT_NAME}
         errors = cloudwatch.Alarm(
             self.scope, "Invocation5XXErrorsAlarm",
-            alarm_name=f"{c.endpoint_name}-invocation-5xx",
+            alarm_name=f"{c.endpoint.name}-invocation-5xx",
             alarm_description="Endpoint returns 5XX errors; trips the blue/green auto-rollback during a model update",
             metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="Invocation5XXErrors",
                                      dimensions_map=dimensions, statistic="Sum", period=Duration.minutes(1)),
-            threshold=c.rollback_5xx_errors_threshold,
+            threshold=c.rollout.rollback_5xx_errors,
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
             evaluation_periods=2,
             datapoints_to_alarm=1,
@@ -124,13 +124,13 @@ class ServingEndpoint:
         )
         latency = cloudwatch.Alarm(
             self.scope, "ModelLatencyAlarm",
-            alarm_name=f"{c.endpoint_name}-model-latency-p99",
-            alarm_description=(f"p99 ModelLatency above {c.rollback_model_latency_ms} ms (the metric is in "
+            alarm_name=f"{c.endpoint.name}-model-latency-p99",
+            alarm_description=(f"p99 ModelLatency above {c.rollout.rollback_model_latency_ms} ms (the metric is in "
                                "microseconds); trips the blue/green auto-rollback during a model update"),
             metric=cloudwatch.Metric(namespace="AWS/SageMaker", metric_name="ModelLatency",
                                      dimensions_map=dimensions, statistic="p99", period=Duration.minutes(1),
                                      unit=cloudwatch.Unit.MICROSECONDS),
-            threshold=c.rollback_model_latency_ms * 1000,  # ms -> microseconds
+            threshold=c.rollout.rollback_model_latency_ms * 1000,  # ms -> microseconds
             comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
             evaluation_periods=3,
             datapoints_to_alarm=2,
@@ -140,10 +140,10 @@ class ServingEndpoint:
 
     def _endpoint(self) -> sagemaker.CfnEndpoint:
         c = self.config
-        baking = c.deployment_baking_minutes * 60
+        baking = c.rollout.baking_minutes * 60
         return sagemaker.CfnEndpoint(
             self.scope, "Endpoint",
-            endpoint_name=c.endpoint_name,
+            endpoint_name=c.endpoint.name,
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
             deployment_config=sagemaker.CfnEndpoint.DeploymentConfigProperty(
                 blue_green_update_policy=sagemaker.CfnEndpoint.BlueGreenUpdatePolicyProperty(
@@ -180,12 +180,12 @@ class ServingEndpoint:
             service_namespace=appscaling.ServiceNamespace.SAGEMAKER,
             resource_id=f"endpoint/{self.endpoint.attr_endpoint_name}/variant/{VARIANT_NAME}",
             scalable_dimension="sagemaker:variant:DesiredInstanceCount",
-            min_capacity=c.autoscaling_min_capacity,
-            max_capacity=c.autoscaling_max_capacity,
+            min_capacity=c.endpoint.min_capacity,
+            max_capacity=c.endpoint.max_capacity,
         )
         target.scale_to_track_metric(
             "InvocationsPerInstance",
-            target_value=c.autoscaling_target_invocations_per_instance,
+            target_value=c.endpoint.target_invocations_per_instance,
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
             scale_in_cooldown=SCALE_IN_COOLDOWN,
             scale_out_cooldown=SCALE_OUT_COOLDOWN,

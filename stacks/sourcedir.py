@@ -15,7 +15,7 @@ from pathlib import Path
 import jsii
 from aws_cdk import ILocalBundling
 
-from .config import ConfigError
+from .config import ConfigurationError
 
 ROOT = Path(__file__).resolve().parent.parent
 TRAINING_DIR = ROOT / "training"
@@ -42,7 +42,7 @@ def training_source_files() -> list[tuple[str, Path]]:
     """The files of the training package that go into sourcedir.tar.gz (entry point at the root)."""
     files = package_files(TRAINING_DIR)
     if TRAINING_ENTRY_POINT not in {name for name, _ in files}:
-        raise ConfigError(f"{TRAINING_DIR / TRAINING_ENTRY_POINT} is missing: SageMaker script mode needs it")
+        raise ConfigurationError(f"{TRAINING_DIR / TRAINING_ENTRY_POINT} is missing: SageMaker script mode needs it")
     return files
 
 

@@ -118,7 +118,7 @@ class ImageRoutingStateMachineBuilder:
             "$.classification", failure,
         )
         step.add_retry(errors=ENDPOINT_TRANSIENT_ERRORS, interval=Duration.seconds(2), backoff_rate=2,
-                       max_attempts=self.config.endpoint_max_attempts - 1, max_delay=Duration.seconds(30),
+                       max_attempts=self.config.workflow.endpoint_max_attempts - 1, max_delay=Duration.seconds(30),
                        jitter_strategy=sfn.JitterType.FULL)
         return step
 
@@ -211,10 +211,10 @@ class ImageRoutingStateMachineBuilder:
                 "Metadata": {"quarantine-reason-code.$": "$.image.reason_code"},
             },
             iam_action="s3:PutObject",
-            iam_resources=[bucket.arn_for_objects(f"{self.config.quarantine_prefix}*")],
+            iam_resources=[bucket.arn_for_objects(f"{self.config.bucket.quarantine_prefix}*")],
             additional_iam_statements=[iam.PolicyStatement(
                 actions=["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"],
-                resources=[bucket.arn_for_objects(f"{self.config.incoming_prefix}*")],
+                resources=[bucket.arn_for_objects(f"{self.config.bucket.incoming_prefix}*")],
             )],
             # CopyObject answers with a timestamp; keep only what we use.
             result_selector={"etag.$": "$.CopyObjectResult.ETag"},
@@ -230,7 +230,7 @@ class ImageRoutingStateMachineBuilder:
                 "ContentType": "application/json",
             },
             iam_action="s3:PutObject",
-            iam_resources=[bucket.arn_for_objects(f"{self.config.quarantine_prefix}*")],
+            iam_resources=[bucket.arn_for_objects(f"{self.config.bucket.quarantine_prefix}*")],
             result_selector={"etag.$": "$.ETag"},
             result_path="$.quarantine_record",
         )

@@ -74,7 +74,7 @@ class TrainingJob:
         self.scope, self.stack, self.config, self.bucket = scope, Stack.of(scope), config, bucket
         self.images = images
         self.job_name = job_name
-        self.data_version_prefix = f"{config.training_data_prefix}{config.training_data_version}/"
+        self.data_version_prefix = f"{config.bucket.training_data_prefix}{config.training.data_version}/"
         self.code_asset = s3_assets.Asset(
             scope, "TrainingCode",
             path=str(TRAINING_DIR),
@@ -151,14 +151,14 @@ class TrainingJob:
                 iam.PolicyStatement(sid="ReadTrainingCode", actions=["s3:GetObject"],
                                     resources=[self.code_asset.bucket.arn_for_objects(self.code_asset.s3_object_key)]),
                 iam.PolicyStatement(sid="WriteTrainingOutput", actions=["s3:PutObject", "s3:AbortMultipartUpload"],
-                                    resources=[objects(f"{c.training_output_prefix}*")]),
+                                    resources=[objects(f"{c.bucket.training_output_prefix}*")]),
             ],
             images=self.images, image_scope="training",
             log_group="/aws/sagemaker/TrainingJobs", stream_pattern=f"{c.project_name}-*",
             wildcards={
                 objects(f"{self.data_version_prefix}*"):
                     "Reads the training files of this data version, and only those (its own prefix).",
-                objects(f"{c.training_output_prefix}*"):
+                objects(f"{c.bucket.training_output_prefix}*"):
                     "SageMaker writes each job's model.tar.gz/output.tar.gz under <training_output_prefix>"
                     "<job name>/; the job name changes with every retraining, so the prefix is the bound.",
             })
@@ -187,10 +187,10 @@ class TrainingJob:
         is_complete.add_to_role_policy(iam.PolicyStatement(
             actions=["sagemaker:DescribeTrainingJob"], resources=job_arns))
         is_complete.add_to_role_policy(iam.PolicyStatement(
-            actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(f"{c.training_output_prefix}*")]))
-        published = [self.bucket.arn_for_objects(f"{c.model_prefix}*")]
-        if not c.drift_baseline_key.startswith(c.model_prefix):
-            published.append(self.bucket.arn_for_objects(c.drift_baseline_key))
+            actions=["s3:GetObject"], resources=[self.bucket.arn_for_objects(f"{c.bucket.training_output_prefix}*")]))
+        published = [self.bucket.arn_for_objects(f"{c.bucket.model_prefix}*")]
+        if not c.bucket.baseline_key.startswith(c.bucket.model_prefix):
+            published.append(self.bucket.arn_for_objects(c.bucket.baseline_key))
         is_complete.add_to_role_policy(iam.PolicyStatement(actions=["s3:PutObject"], resources=published))
         return on_event, is_complete
 
@@ -242,17 +242,17 @@ class TrainingJob:
                 "TrainingJobName": self.job_name,
                 "RoleArn": self.role.role_arn,
                 "TrainingImage": self.images.image("training"),
-                "InstanceType": c.training_instance_type,
+                "InstanceType": c.training.instance_type,
                 "InstanceCount": "1",
-                "VolumeSizeInGB": str(c.training_volume_size_gb),
-                "MaxRuntimeInSeconds": str(c.training_max_runtime_minutes * 60),
+                "VolumeSizeInGB": str(c.training.volume_size_gb),
+                "MaxRuntimeInSeconds": str(c.training.max_runtime_minutes * 60),
                 "HyperParameters": hyperparameters,
                 "TrainingDataUri": f"s3://{bucket}/{self.data_version_prefix}",
-                "OutputUri": f"s3://{bucket}/{c.training_output_prefix.rstrip('/')}",
-                "ModelPrefixUri": f"s3://{bucket}/{c.model_prefix}",
+                "OutputUri": f"s3://{bucket}/{c.bucket.training_output_prefix.rstrip('/')}",
+                "ModelPrefixUri": f"s3://{bucket}/{c.bucket.model_prefix}",
                 # The drift check (monitoring stack) compares captured traffic with this baseline.
-                "BaselineUri": f"s3://{bucket}/{c.drift_baseline_key}",
-                "MinValidationAccuracy": str(c.min_validation_accuracy),
+                "BaselineUri": f"s3://{bucket}/{c.bucket.baseline_key}",
+                "MinValidationAccuracy": str(c.training.min_validation_accuracy),
                 "MetricDefinitions": METRIC_DEFINITIONS,
                 "Tags": [{"Key": "project", "Value": c.project_name}],
             },
@@ -264,8 +264,8 @@ class TrainingJob:
 
     def _acknowledge_findings(self) -> None:
         c, stack, objects = self.config, self.stack, self.bucket.arn_for_objects
-        output_prefix = resource_finding(stack, objects(f"{c.training_output_prefix}*"))
-        model_prefix = resource_finding(stack, objects(f"{c.model_prefix}*"))
+        output_prefix = resource_finding(stack, objects(f"{c.bucket.training_output_prefix}*"))
+        model_prefix = resource_finding(stack, objects(f"{c.bucket.model_prefix}*"))
 
         # CDK's BucketDeployment (training data upload; runs only during deploys).
         acknowledge(self.data_deployment_role, "IAM5",

@@ -37,39 +37,39 @@ class WorkflowStack(Stack):
         self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
             self, "PowertoolsLayer",
             f"arn:{self.partition}:lambda:{self.region}:{POWERTOOLS_PUBLISHER_ACCOUNT}:layer:"
-            f"AWSLambdaPowertoolsPythonV3-python{LAMBDA_PYTHON.replace('.', '')}-arm64:{config.powertools_layer_version}",
+            f"AWSLambdaPowertoolsPythonV3-python{LAMBDA_PYTHON.replace('.', '')}-arm64:{config.functions.powertools_layer_version}",
         )
 
         self.review_queue = self._create_review_queue()
         self.routing_bus = events.EventBus(self, "RoutingBus", event_bus_name=config.resource_name("routing"))
 
         self.serialize_fn = self._create_function(
-            "SerializeImage", "serialize", config.serialize_memory_mb, Duration.seconds(30),
+            "SerializeImage", "serialize", config.functions.serialize_memory_mb, Duration.seconds(30),
             {
-                "INCOMING_PREFIX": config.incoming_prefix,
-                "QUARANTINE_PREFIX": config.quarantine_prefix,
-                "MAX_IMAGE_BYTES": str(config.max_image_bytes),
-                "MAX_IMAGE_PIXELS": str(config.max_image_pixels),
-                "PAYLOAD_MAX_SIDE": str(config.payload_max_side),
+                "INCOMING_PREFIX": config.bucket.incoming_prefix,
+                "QUARANTINE_PREFIX": config.bucket.quarantine_prefix,
+                "MAX_IMAGE_BYTES": str(config.images.max_bytes),
+                "MAX_IMAGE_PIXELS": str(config.images.max_pixels),
+                "PAYLOAD_MAX_SIDE": str(config.images.payload_max_side),
                 "ALLOWED_FORMATS": "PNG,JPEG,WEBP",
             },
             requirements=(PILLOW_REQUIREMENT,),
         )
         self.serialize_fn.add_to_role_policy(iam.PolicyStatement(
             actions=["s3:GetObject", "s3:GetObjectVersion"],
-            resources=[bucket.arn_for_objects(f"{config.incoming_prefix}*")],
+            resources=[bucket.arn_for_objects(f"{config.bucket.incoming_prefix}*")],
         ))
         # ListBucket (limited to the prefix) lets a missing object read as 404, not 403.
         self.serialize_fn.add_to_role_policy(iam.PolicyStatement(
             actions=["s3:ListBucket"], resources=[bucket.bucket_arn],
-            conditions={"StringLike": {"s3:prefix": [f"{config.incoming_prefix}*"]}},
+            conditions={"StringLike": {"s3:prefix": [f"{config.bucket.incoming_prefix}*"]}},
         ))
         acknowledge(self.serialize_fn.role, "IAM5",
                     "Reads any uploaded image, and only those: objects under the incoming prefix.",
-                    [data_object_arn_finding(config, f"{config.incoming_prefix}*")])
+                    [data_object_arn_finding(config, f"{config.bucket.incoming_prefix}*")])
 
         self.classify_fn = self._create_function(
-            "ClassifyVehicle", "classify", config.classify_memory_mb, Duration.seconds(30),
+            "ClassifyVehicle", "classify", config.functions.classify_memory_mb, Duration.seconds(30),
             {
                 "ENDPOINT_NAME": endpoint_name,
                 "CLASS_NAMES": "bicycle,motorcycle",
@@ -85,8 +85,8 @@ class WorkflowStack(Stack):
         ))
 
         self.filter_fn = self._create_function(
-            "FilterLowConfidence", "filter", config.filter_memory_mb, Duration.seconds(10),
-            {"THRESHOLD": str(config.confidence_threshold)},
+            "FilterLowConfidence", "filter", config.functions.filter_memory_mb, Duration.seconds(10),
+            {"THRESHOLD": str(config.decision.threshold)},
         )
 
         self.state_machine = self._create_state_machine()
@@ -104,7 +104,7 @@ class WorkflowStack(Stack):
             self, "ReviewQueue",
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
-            retention_period=Duration.days(self.config.review_queue_retention_days),
+            retention_period=Duration.days(self.config.review.queue_retention_days),
             visibility_timeout=Duration.minutes(15),
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.review_dlq),
         )
@@ -119,7 +119,7 @@ class WorkflowStack(Stack):
             memory_mb=memory_mb, timeout=timeout, layers=[self.powertools_layer],
             environment={
                 "POWERTOOLS_SERVICE_NAME": f"{self.config.project_name}-{package}",
-                "POWERTOOLS_METRICS_NAMESPACE": self.config.metrics_namespace,
+                "POWERTOOLS_METRICS_NAMESPACE": self.config.monitoring.metrics_namespace,
                 "LOG_LEVEL": "INFO",
                 **environment,
             },
@@ -141,7 +141,7 @@ class WorkflowStack(Stack):
             # 90-day execution history per image, which is the audit trail of every routing decision.
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
-            timeout=Duration.minutes(self.config.execution_timeout_minutes),
+            timeout=Duration.minutes(self.config.workflow.execution_timeout_minutes),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
@@ -161,7 +161,7 @@ class WorkflowStack(Stack):
                     "Quarantine copies an uploaded image (read under incoming/) to quarantine/ and writes its reason "
                     "there; the wildcards are those two prefixes of the data bucket only.",
                     [data_object_arn_finding(self.config, f"{p}*")
-                     for p in (self.config.incoming_prefix, self.config.quarantine_prefix)])
+                     for p in (self.config.bucket.incoming_prefix, self.config.bucket.quarantine_prefix)])
 
     def _create_trigger(self) -> events.Rule:
         """S3 Object Created under incoming/ -> start an execution with just what it needs."""
@@ -181,7 +181,7 @@ class WorkflowStack(Stack):
                 detail_type=["Object Created"],
                 detail={
                     "bucket": {"name": [self.bucket.bucket_name]},
-                    "object": {"key": [{"prefix": self.config.incoming_prefix}]},
+                    "object": {"key": [{"prefix": self.config.bucket.incoming_prefix}]},
                 },
             ),
         )

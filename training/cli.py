@@ -69,6 +69,10 @@ def add_train_arguments(parser: argparse.ArgumentParser, environ: dict[str, str]
     parser.add_argument("--flip-tta", type=_bool, default=defaults.flip_tta, help="average logits over a horizontal flip")
     parser.add_argument("--bf16", type=_bool, default=defaults.bf16, help="bf16 autocast while training")
     parser.add_argument("--log-every", type=int, default=0, help="epochs between progress lines (0 = ~10 lines)")
+    parser.add_argument("--confidence-threshold", type=float, default=DEFAULT_THRESHOLD, metavar="T",
+                        help="the routing threshold the validation metrics and the drift baseline are computed at, "
+                             "recorded in metadata.json and baseline.json (default %(default)s; SageMaker: the model "
+                             "stack passes the config's confidence_threshold)")
 
 
 def _bool(text: str) -> bool:
@@ -96,7 +100,8 @@ def run_train(args: argparse.Namespace) -> int:
     from training.pipeline import run_training
 
     run = run_training(args.data, config_from_args(args), args.model_dir, lst=args.lst, layout=args.layout,
-                       output_data_dir=args.output_data_dir, log=_log, log_every=args.log_every)
+                       output_data_dir=args.output_data_dir, log=_log, log_every=args.log_every,
+                       threshold=args.confidence_threshold)
     summary = {key: run.report[key] for key in ("model_version", "artifact", "model_dir", "train_seconds")}
     summary["validation"] = {k: run.metadata["validation"][k] for k in ("n", "accuracy", "coverage", "selective_accuracy", "ece")}
     summary["temperature"] = run.metadata["temperature"]
@@ -153,7 +158,9 @@ def register(subparsers) -> None:
     evaluate.add_argument("--model", type=Path, required=True, help="model.tar.gz or extracted artifact dir")
     evaluate.add_argument("--data", type=Path, default=SAMPLE_DATA_DIR, help="dataset folder (default: repo sample)")
     evaluate.add_argument("--lst", type=Path, default=None, help="list file (default: DATA/train.lst)")
-    evaluate.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD)
+    evaluate.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+                          help="routing threshold for coverage and selective accuracy (default %(default)s; "
+                               "`scones evaluate`: the config's confidence_threshold)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object as the last line")
     evaluate.add_argument("--plots", type=Path, default=None, help="write confusion/reliability/histogram PNGs here")
     evaluate.set_defaults(func=run_evaluate)

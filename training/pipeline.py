@@ -92,8 +92,10 @@ def build_metadata(result: TrainingResult, fingerprint: dict, data_summary: dict
 
 def run_training(data_dir: Path | str, config: TrainConfig, model_dir: Path | str, lst: Path | str | None = None,
                  layout: str = "tar", output_data_dir: Path | str | None = None,
-                 log: Callable[[str], None] = print, log_every: int = 0) -> TrainingRun:
-    """Train on `data_dir` (+ .lst) and write the artifact.
+                 log: Callable[[str], None] = print, log_every: int = 0,
+                 threshold: float = DEFAULT_THRESHOLD) -> TrainingRun:
+    """Train on `data_dir` (+ .lst) and write the artifact; validation metrics and the drift baseline are
+    computed at the routing `threshold`, which metadata.json and baseline.json record.
 
     layout "tar" (local default): `<model_dir>/model.tar.gz`.
     layout "dir" (SageMaker: model_dir = SM_MODEL_DIR, which SageMaker tars itself): the extracted
@@ -111,8 +113,8 @@ def run_training(data_dir: Path | str, config: TrainConfig, model_dir: Path | st
     fingerprint = training_fingerprint(lst_path, data.files)
     data_summary = {"lst": lst_path.name, "n_images": len(data), "class_counts": data.class_counts(),
                     "n_train": len(data) - len(result.val_indices), "n_validation": len(result.val_indices)}
-    metadata = build_metadata(result, fingerprint, data_summary)
-    baseline = build_baseline(result)
+    metadata = build_metadata(result, fingerprint, data_summary, threshold)
+    baseline = build_baseline(result, threshold)
     files = artifact_files(result.classifier.network, metadata, baseline)
 
     model_dir = Path(model_dir)

@@ -31,13 +31,15 @@ def write_report(report_dir: Path, outcomes: list[Outcome], summary: dict, label
             confidences, report_dir / "confidence_histogram.png", threshold=summary.get("threshold")))
     summary = {**summary, "confusion": {"labels": names, "matrix": matrix, "n": known},
                "accuracy_on_labelled": round(sum(matrix[i][i] for i in range(2)) / known, 4) if known else None,
-               "plots": plots, "drift": _drift_section(summary.get("capture_dir"), model, report_dir)}
+               "plots": plots,
+               "drift": _drift_section(summary.get("capture_dir"), model, report_dir, summary["threshold"])}
     (report_dir / "summary.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return summary
 
 
-def _drift_section(capture_dir: str | None, model: Path, report_dir: Path) -> dict:
-    """The same analyzer as `scones capture-report`, on what the local endpoint captured."""
+def _drift_section(capture_dir: str | None, model: Path, report_dir: Path, threshold: float) -> dict:
+    """The same analyzer as `scones capture-report`, on what the local endpoint captured, judged at the
+    threshold the workflow routed at (as the drift check in AWS is, from its THRESHOLD)."""
     if not capture_dir or not Path(capture_dir).exists():
         return {"computed": False, "reason": "no captured traffic"}
     import contextlib
@@ -46,7 +48,8 @@ def _drift_section(capture_dir: str | None, model: Path, report_dir: Path) -> di
     from scones import capture_report
 
     out = io.StringIO()
-    argv = ["--capture", capture_dir, "--baseline", str(model), "--json", "--plots", str(report_dir / "drift")]
+    argv = ["--capture", capture_dir, "--baseline", str(model), "--threshold", str(threshold), "--json",
+            "--plots", str(report_dir / "drift")]
     parser = __import__("argparse").ArgumentParser()
     capture_report.register(parser.add_subparsers())
     args = parser.parse_args(["capture-report", *argv])

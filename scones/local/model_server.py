@@ -91,12 +91,12 @@ from starlette.routing import Route
 
 __all__ = [
     "DEFAULT_ENDPOINT_NAME", "DEFAULT_VARIANT", "FAULT_KINDS", "LOCAL_ACCOUNT_ID", "MAX_PAYLOAD_BYTES",
-    "FaultInjector", "InvocationStats", "ModelHost", "ModelServer", "create_app", "configured_endpoint_name",
+    "FaultInjector", "InvocationStats", "ModelHost", "ModelServer", "create_app",
 ]
 
 logger = logging.getLogger("scones.model_server")
 
-#: The endpoint name of the deployed stack (stacks.config.SconesConfig.endpoint_name; a test keeps them equal).
+#: The endpoint name when the caller gives none (the scones CLI and the local runtime pass the config's).
 DEFAULT_ENDPOINT_NAME = "scones-vehicle-classifier"
 DEFAULT_VARIANT = "AllTraffic"
 #: The account named in ValidationError messages and ARNs (moto's default account, as scones.local.aws).
@@ -106,18 +106,6 @@ MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 FAULT_KINDS = ("mixed", "throttle", "model-error", "unavailable")
 JSON_TYPE = "application/json"
 _CONTAINER_NAME = "primary"  # what SageMaker calls a single-container endpoint's container in ModelError messages
-_REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def configured_endpoint_name(cdk_json: Path | None = None) -> str:
-    """The endpoint name the app deploys: cdk.json's `"scones": {"endpoint_name": ...}` if set, else the default."""
-    path = cdk_json or _REPO_ROOT / "cdk.json"
-    try:
-        context = json.loads(path.read_text()).get("context", {})
-        name = (context.get("scones") or {}).get("endpoint_name")
-    except (OSError, ValueError, AttributeError):
-        name = None
-    return name if isinstance(name, str) and name else DEFAULT_ENDPOINT_NAME
 
 
 # ------------------------------------------------------------------------------------------- the model

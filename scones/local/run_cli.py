@@ -18,8 +18,10 @@ SAMPLE_DATA = ROOT / "data" / "sample" / "cifar100-bicycle-motorcycle"
 DEFAULT_ARTIFACTS = ROOT / "artifacts"
 
 
-def ensure_model(model: Path | None, artifacts_dir: Path = DEFAULT_ARTIFACTS, log=print) -> Path:
-    """The given model, or the cached one if data and code are unchanged, or a freshly trained one."""
+def ensure_model(model: Path | None, threshold: float, artifacts_dir: Path = DEFAULT_ARTIFACTS, log=print) -> Path:
+    """The given model, or the cached one if data and code are unchanged, or one freshly trained and
+    evaluated at `threshold` (a reused model keeps the threshold it was evaluated at in its metadata;
+    the demo judges drift at the configured threshold explicitly)."""
     if model is not None:
         if not Path(model).is_file():
             raise SystemExit(f"scones: model artifact not found: {model}")
@@ -40,8 +42,8 @@ def ensure_model(model: Path | None, artifacts_dir: Path = DEFAULT_ARTIFACTS, lo
                 return cached
         except Exception as exc:  # a broken cache is retrained, not trusted
             log(f"cached model unusable ({exc}); retraining")
-    log(f"training a model on {SAMPLE_DATA} (about 3.5 minutes on an idle 2-core machine)...")
-    run = run_training(SAMPLE_DATA, TrainConfig(), artifacts_dir, log=log)
+    log(f"training a model on {SAMPLE_DATA} (about 200 s on an idle 2-core machine)...")
+    run = run_training(SAMPLE_DATA, TrainConfig(), artifacts_dir, log=log, threshold=threshold)
     return run.artifact_path
 
 
@@ -105,8 +107,9 @@ def _print_outcome(outcome, as_json: bool) -> None:
     _say(f"{outcome.outcome:<12} {outcome.latency_ms:>8.0f} ms  {outcome.key}  {detail}")
 
 
-def run_workflow(images: Path, model: Path, workdir: Path, threshold: float | None, concurrency: int,
+def run_workflow(images: Path, model: Path, workdir: Path, context: dict, concurrency: int,
                  inject_errors: float, as_json: bool) -> tuple[list, dict]:
+    """Every file under `images` through the local workflow synthesized with the config overrides `context`."""
     from .runtime import LocalWorkflow, list_images, summarize
 
     files = list_images(images)
@@ -114,16 +117,21 @@ def run_workflow(images: Path, model: Path, workdir: Path, threshold: float | No
         raise SystemExit(f"scones: no files under {images}")
     outcomes = []
     with LambdaLogsToFile(workdir / "lambda-logs.jsonl"), \
-            LocalWorkflow(model, workdir, threshold=threshold, inject_errors=inject_errors) as workflow:
+            LocalWorkflow(model, workdir, context=context, inject_errors=inject_errors) as workflow:
         started = time.perf_counter()
         for outcome in workflow.run(files, images, concurrency=concurrency):
             outcomes.append(outcome)
             _print_outcome(outcome, as_json)
         summary = summarize(outcomes, time.perf_counter() - started)
-        summary["threshold"] = workflow.config.confidence_threshold
+        summary["threshold"] = workflow.config.decision.threshold
         summary["capture_dir"] = str(workflow.capture_dir) if workflow.capture_dir else None
         summary["lambda_logs"] = str(workdir / "lambda-logs.jsonl")
     return outcomes, summary
+
+
+def workflow_context(args: argparse.Namespace) -> dict:
+    """The `scones -c` overrides plus this command's --threshold (default: the config's)."""
+    return {**args.config_overrides, "confidence_threshold": args.threshold}
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -131,9 +139,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     if not images.is_dir():
         print(f"scones run: --images {images} is not a folder", file=sys.stderr)
         return 2
-    model = ensure_model(Path(args.model) if args.model else None, log=lambda m: print(m, file=sys.stderr))
+    model = ensure_model(Path(args.model) if args.model else None, args.threshold,
+                         log=lambda m: print(m, file=sys.stderr))
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="scones-run-"))
-    _, summary = run_workflow(images, model, workdir, args.threshold, args.concurrency, args.inject_errors, args.json)
+    _, summary = run_workflow(images, model, workdir, workflow_context(args), args.concurrency, args.inject_errors,
+                              args.json)
     print(json.dumps(summary) if args.json else _summary_text(summary), flush=True)
     return 0
 
@@ -186,14 +196,14 @@ def cmd_demo(args: argparse.Namespace) -> int:
     report_dir = Path(args.report_dir or ROOT / "reports" / f"demo-{stamp}")
     workdir = report_dir / "work"
     print("== Scones Unlimited local demo: same synthesized state machine, same Lambda and model code, no AWS")
-    model = ensure_model(Path(args.model) if args.model else None)
+    model = ensure_model(Path(args.model) if args.model else None, args.threshold)
     images = workdir / "images"
     labels = build_demo_images(images, per_class=args.per_class)
     from .runtime import list_images
 
     print(f"== uploading {len(list_images(images))} files from {images} under incoming/ "
           f"(concurrency {args.concurrency})")
-    outcomes, summary = run_workflow(images, model, workdir, args.threshold, args.concurrency, 0.0, False)
+    outcomes, summary = run_workflow(images, model, workdir, workflow_context(args), args.concurrency, 0.0, False)
     print(_summary_text(summary))
     from .demo_report import write_report
 
@@ -204,7 +214,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 def cmd_bench_workflow(args: argparse.Namespace) -> int:
     """Local workflow throughput and end-to-end latency at each concurrency, and where the time goes."""
-    model = ensure_model(Path(args.model) if args.model else None)
+    model = ensure_model(Path(args.model) if args.model else None, args.config.decision.threshold)
     results = []
     with tempfile.TemporaryDirectory(prefix="scones-bench-") as tmp:
         images = Path(tmp) / "images"
@@ -212,7 +222,7 @@ def cmd_bench_workflow(args: argparse.Namespace) -> int:
         shutil.rmtree(images / "hostile")
         for concurrency in args.concurrency:
             workdir = Path(tmp) / f"c{concurrency}"
-            _, summary = run_workflow(images, model, workdir, None, concurrency, 0.0, as_json=True)
+            _, summary = run_workflow(images, model, workdir, args.config_overrides, concurrency, 0.0, as_json=True)
             row = {"concurrency": concurrency, **{k: summary[k] for k in (
                 "images", "throughput_images_per_s", "latency_ms", "step_ms_mean", "counts")}}
             results.append(row)
@@ -236,7 +246,7 @@ def register(subparsers) -> None:
     run = subparsers.add_parser("run", help="run every file of a folder through the local workflow")
     run.add_argument("--images", required=True, help="folder of files to upload (recursive, any names)")
     run.add_argument("--model", help="model.tar.gz (default: cached or freshly trained on the sample data)")
-    run.add_argument("--threshold", type=float, help="confidence threshold (default: config, 0.93)")
+    run.add_argument("--threshold", type=float, help="confidence threshold (default: the config's, %(default)s)")
     run.add_argument("--concurrency", type=int, default=8)
     run.add_argument("--inject-errors", type=float, default=0.0, help="share of endpoint calls that fail (0..1)")
     run.add_argument("--workdir", help="where to keep synthesized templates and captures")
@@ -245,7 +255,7 @@ def register(subparsers) -> None:
 
     demo = subparsers.add_parser("demo", help="train (or reuse) a model and run a mix of images end to end")
     demo.add_argument("--model")
-    demo.add_argument("--threshold", type=float)
+    demo.add_argument("--threshold", type=float, help="confidence threshold (default: the config's, %(default)s)")
     demo.add_argument("--concurrency", type=int, default=8)
     demo.add_argument("--per-class", type=int, default=12)
     demo.add_argument("--report-dir")

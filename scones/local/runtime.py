@@ -55,11 +55,13 @@ def upload_key(prefix: str, root: Path, path: Path) -> str:
 class LocalWorkflow:
     """Context manager: model server + local AWS built from the synthesized templates."""
 
-    def __init__(self, model_path: Path, workdir: Path, threshold: float | None = None,
+    def __init__(self, model_path: Path, workdir: Path, context: dict[str, Any] | None = None,
                  inject_errors: float = 0.0, fault_seed: int = 0, capture: bool = True) -> None:
+        """`context`: config overrides (flat keys, as `-c key=value`) the app is synthesized with;
+        everything else comes from cdk.json, as for `cdk synth`."""
         self.model_path = Path(model_path)
         self.workdir = Path(workdir)
-        self.threshold = threshold
+        self.context = dict(context or {})
         self.inject_errors = inject_errors
         self.fault_seed = fault_seed
         self.capture_dir = self.workdir / "datacapture" if capture else None
@@ -75,10 +77,9 @@ class LocalWorkflow:
         self.workdir.mkdir(parents=True, exist_ok=True)
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")  # the local account's region (moto)
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here
-        context = {"confidence_threshold": str(self.threshold)} if self.threshold is not None else {}
-        assembly = synthesize(self.workdir / "cdk.out", context=context)
-        self.config = assembly.config
-        self.server = ModelServerProcess(self.model_path, endpoint_name=assembly.config.endpoint_name,
+        assembly = synthesize(self.workdir / "cdk.out", context={k: str(v) for k, v in self.context.items()})
+        self.config = assembly.config  # the synthesized app's: what its functions' environment says
+        self.server = ModelServerProcess(self.model_path, endpoint_name=assembly.config.endpoint.name,
                                          capture_dir=self.capture_dir, inject_errors=self.inject_errors,
                                          fault_seed=self.fault_seed, log_file=self.workdir / "model-server.log")
         url = self.server.start()
@@ -112,7 +113,7 @@ class LocalWorkflow:
         """
         aws = self.aws
         assert aws is not None, "use LocalWorkflow as a context manager"
-        prefix = self.config.incoming_prefix
+        prefix = self.config.bucket.incoming_prefix
         keys = {upload_key(prefix, root, path): path for path in files}
         uploaded_at: dict[str, float] = {}
         upload_failures: "queue.Queue[Outcome]" = queue.Queue()

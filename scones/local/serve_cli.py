@@ -52,7 +52,7 @@ _positive_int = _bounded(int, 1, what="an integer")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from scones.local.model_server import FAULT_KINDS, configured_endpoint_name
+    from scones.local.model_server import FAULT_KINDS
 
     parser = subparsers.add_parser(
         "serve",
@@ -63,7 +63,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", required=True, metavar="PATH", help="model.tar.gz or an extracted artifact folder")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument("--port", type=_port, default=8080, help="port (default %(default)s; 0 = any free port)")
-    parser.add_argument("--endpoint-name", default=configured_endpoint_name(),
+    # The default is the app config's endpoint_name (set by the scones CLI: CONFIG_DEFAULTS).
+    parser.add_argument("--endpoint-name",
                         help="endpoint name the runtime API answers to (default: the app config's, %(default)s)")
     parser.add_argument("--capture-dir", metavar="DIR", help="write SageMaker data capture under DIR")
     parser.add_argument("--sampling-percentage", type=_percentage, default=100.0, metavar="P",

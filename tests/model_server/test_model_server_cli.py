@@ -12,7 +12,7 @@ import time
 
 import pytest
 
-from scones.local.model_server import DEFAULT_ENDPOINT_NAME, configured_endpoint_name
+from scones.local.model_server import DEFAULT_ENDPOINT_NAME
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 EXPORT = "export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME="
@@ -91,12 +91,14 @@ def test_a_missing_model_is_exit_code_2(tmp_path, capsys):
     assert "model not found" in capsys.readouterr().err
 
 
-def test_the_default_endpoint_name_is_the_app_configs(tmp_path):
-    from stacks.config import SconesConfig
+def test_the_default_endpoint_name_is_the_app_configs():
+    """`scones serve` answers to the config's endpoint_name, with `scones -c` overrides (no cdk.json reading of its own)."""
+    from scones.cli import build_parser
+    from stacks.config import SconesConfig, load_config
 
-    assert DEFAULT_ENDPOINT_NAME == SconesConfig().endpoint_name
-    assert configured_endpoint_name() == SconesConfig.from_mapping(
-        json.load(open(os.path.join(ROOT, "cdk.json")))["context"].get("scones", {})).endpoint_name
-    override = tmp_path / "cdk.json"
-    override.write_text(json.dumps({"context": {"scones": {"endpoint_name": "scones-staging"}}}))
-    assert configured_endpoint_name(override) == "scones-staging"
+    assert DEFAULT_ENDPOINT_NAME == SconesConfig().endpoint.name
+    args = build_parser().parse_args(["serve", "--model", "m.tar.gz"])
+    assert args.endpoint_name == load_config().endpoint.name
+    staging = load_config({"endpoint_name": "scones-staging"})
+    assert build_parser(staging).parse_args(["serve", "--model", "m.tar.gz"]).endpoint_name == "scones-staging"
+

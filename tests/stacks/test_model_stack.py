@@ -11,7 +11,6 @@ import io
 import json
 import re
 import tarfile
-from dataclasses import replace
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -21,7 +20,7 @@ from aws_cdk.assertions import Match, Template
 
 from stacks import framework_images, job_identity, sourcedir, training_job
 from stacks.app_builder import build_app
-from stacks.config import ConfigError, SconesConfig
+from stacks.config import ConfigurationError, SconesConfig
 from stacks.image_uris import PYTORCH_IMAGES, SOURCE
 from stacks.model_stack import ModelStack
 from tests.conftest import ROOT, mask_asset_hashes
@@ -97,10 +96,10 @@ def test_snapshot(built, snapshot):
 # ------------------------------------------------------------------ images (generated)
 def test_image_mapping_is_the_generated_sdk_table_for_every_region(raw, config):
     mapping = raw["Mappings"]["PyTorchImages"]
-    entry = PYTORCH_IMAGES[config.pytorch_inference_version][config.pytorch_py_version]["cpu"]
+    entry = PYTORCH_IMAGES[config.framework.pytorch_version][config.framework.py_version]["cpu"]
     expected_regions = set(entry["training"]["regions"]) & set(entry["inference"]["regions"])
     assert set(mapping) == expected_regions and len(mapping) > 25
-    version, py = config.pytorch_inference_version, config.pytorch_py_version
+    version, py = config.framework.pytorch_version, config.framework.py_version
     for region, row in mapping.items():
         for scope in ("Training", "Inference"):
             account = row[f"{scope}Registry"]
@@ -151,10 +150,10 @@ def test_generator_builds_uris_the_way_the_sdk_does():
 
 
 def test_unknown_framework_version_or_region_fails_synth_by_key(tmp_path):
-    with pytest.raises(ConfigError, match="pytorch_inference_version"):
-        framework_images.image_entry(SconesConfig(pytorch_inference_version="1.0.0"), "inference")
+    with pytest.raises(ConfigurationError, match="pytorch_inference_version"):
+        framework_images.image_entry(SconesConfig.from_mapping({"pytorch_inference_version": "1.0.0"}), "inference")
     app = App(outdir=str(tmp_path))
-    with pytest.raises(ConfigError, match="region 'xx-nowhere-1' has no SageMaker PyTorch"):
+    with pytest.raises(ConfigurationError, match="region 'xx-nowhere-1' has no SageMaker PyTorch"):
         ModelStack(app, "Elsewhere", config=SconesConfig(),
                    env=Environment(account="123456789012", region="xx-nowhere-1"))
 
@@ -167,18 +166,19 @@ def test_training_job_custom_resource_properties(raw, built, config):
     assert props["TrainingJobName"] == name
     assert re.fullmatch(rf"{config.project_name}-cifar100-v1-[0-9a-f]{{12}}", name)
     assert re.fullmatch(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$", name), "SageMaker job-name rules"
-    assert props["InstanceType"] == config.training_instance_type
-    assert props["MaxRuntimeInSeconds"] == str(config.training_max_runtime_minutes * 60)
-    assert props["VolumeSizeInGB"] == str(config.training_volume_size_gb)
-    assert props["MinValidationAccuracy"] == str(config.min_validation_accuracy)
+    assert props["InstanceType"] == config.training.instance_type
+    assert props["MaxRuntimeInSeconds"] == str(config.training.max_runtime_minutes * 60)
+    assert props["VolumeSizeInGB"] == str(config.training.volume_size_gb)
+    assert props["MinValidationAccuracy"] == str(config.training.min_validation_accuracy)
     assert flatten_join(props["TrainingDataUri"]).endswith(
-        f"/{config.training_data_prefix}{config.training_data_version}/")
-    assert flatten_join(props["OutputUri"]).endswith("/" + config.training_output_prefix.rstrip("/"))
-    assert flatten_join(props["ModelPrefixUri"]).endswith("/" + config.model_prefix)
-    assert flatten_join(props["BaselineUri"]).endswith("/" + config.drift_baseline_key)
+        f"/{config.bucket.training_data_prefix}{config.training.data_version}/")
+    assert flatten_join(props["OutputUri"]).endswith("/" + config.bucket.training_output_prefix.rstrip("/"))
+    assert flatten_join(props["ModelPrefixUri"]).endswith("/" + config.bucket.model_prefix)
+    assert flatten_join(props["BaselineUri"]).endswith("/" + config.bucket.baseline_key)
     hp = props["HyperParameters"]
     assert hp["sagemaker_program"] == '"train.py"'
-    assert hp["seed"] == json.dumps(config.training_hyperparameters["seed"])
+    assert hp["seed"] == json.dumps(config.training.hyperparameters["seed"])
+    assert hp["confidence-threshold"] == json.dumps(config.decision.threshold), "training records the routing threshold"
     submit = flatten_join(hp["sagemaker_submit_directory"])
     key = built.model.training.code_asset.s3_object_key
     assert re.fullmatch(r'"\{"Fn::Sub": "s3://cdk-[a-z0-9]+-assets-\$\{AWS::AccountId\}-\$\{AWS::Region\}/'
@@ -232,21 +232,21 @@ def test_provider_handlers_have_least_privilege(raw, config):
     is_complete = _statements_of(raw, "TrainingJobIsCompleteRole")
     s3 = {a: _resources_of(s) for s in is_complete for a in _actions(s) if a.startswith("s3:")}
     assert set(s3) == {"s3:GetObject", "s3:PutObject"}
-    assert all(r.endswith(f"/{config.training_output_prefix}*") for r in s3["s3:GetObject"])
-    assert all(r.endswith(f"/{config.model_prefix}*") for r in s3["s3:PutObject"])
+    assert all(r.endswith(f"/{config.bucket.training_output_prefix}*") for r in s3["s3:GetObject"])
+    assert all(r.endswith(f"/{config.bucket.model_prefix}*") for r in s3["s3:PutObject"])
     describe = [s for s in is_complete if "sagemaker:DescribeTrainingJob" in _actions(s)]
     assert _actions(describe[0]) == ["sagemaker:DescribeTrainingJob"]
 
 
 def test_training_role_reads_its_data_and_code_and_writes_output_only(raw, built, config):
     statements = {s.get("Sid"): s for s in _statements_of(raw, "TrainingJobRole") if s.get("Sid")}
-    data_prefix = f"{config.training_data_prefix}{config.training_data_version}/"
+    data_prefix = f"{config.bucket.training_data_prefix}{config.training.data_version}/"
     assert _resources_of(statements["ReadTrainingData"])[0].endswith(f"/{data_prefix}*")
     assert statements["ListTrainingData"]["Condition"] == {"StringLike": {"s3:prefix": [f"{data_prefix}*"]}}
     code = _resources_of(statements["ReadTrainingCode"])
     assert len(code) == 1 and code[0].endswith(f"/{built.model.training.code_asset.s3_object_key}") and "*" not in code[0]
     assert sorted(_actions(statements["WriteTrainingOutput"])) == ["s3:AbortMultipartUpload", "s3:PutObject"]
-    assert _resources_of(statements["WriteTrainingOutput"])[0].endswith(f"/{config.training_output_prefix}*")
+    assert _resources_of(statements["WriteTrainingOutput"])[0].endswith(f"/{config.bucket.training_output_prefix}*")
     pull = _resources_of(statements["PullFrameworkImage"])
     assert pull == ['arn:<Ref:AWS::Partition>:ecr:<Ref:AWS::Region>:'
                     '{"Fn::FindInMap": ["PyTorchImages", {"Ref": "AWS::Region"}, "TrainingRegistry"]}'
@@ -261,13 +261,13 @@ def test_training_role_reads_its_data_and_code_and_writes_output_only(raw, built
 def test_training_data_is_deployed_to_its_versioned_prefix_and_confined(raw, built, config):
     _, deployment = _one(raw, "Custom::CDKBucketDeployment")
     props = deployment["Properties"]
-    assert props["DestinationBucketKeyPrefix"] == f"{config.training_data_prefix}{config.training_data_version}/"
+    assert props["DestinationBucketKeyPrefix"] == f"{config.bucket.training_data_prefix}{config.training.data_version}/"
     assert props["Prune"] is True and props["RetainOnDelete"] is True
     assert props["SourceObjectKeys"] == [built.model.training.data_asset.s3_object_key]
     deny = [s for s in _statements_of(raw, "TrainingDataDeploymentRole") if s["Effect"] == "Deny"]
     assert len(deny) == 1 and "Resource" not in deny[0]
     allowed = [flatten_join(r) for r in deny[0]["NotResource"]]
-    assert allowed[0].endswith(f"/{config.training_data_prefix}{config.training_data_version}/*")
+    assert allowed[0].endswith(f"/{config.bucket.training_data_prefix}{config.training.data_version}/*")
     assert allowed[1].endswith(f"/{built.model.training.data_asset.s3_object_key}")
     assert set(_actions(deny[0])) == {"s3:GetObject*", "s3:PutObject*", "s3:DeleteObject*", "s3:Abort*"}
 
@@ -288,15 +288,15 @@ def test_model_serves_the_gated_artifact(template, raw):
 def test_endpoint_config_captures_input_and_output(template, config):
     template.has_resource_properties("AWS::SageMaker::EndpointConfig", {
         "ProductionVariants": [Match.object_like({
-            "VariantName": "AllTraffic", "InstanceType": config.endpoint_instance_type,
-            "InitialInstanceCount": config.endpoint_initial_instance_count,
+            "VariantName": "AllTraffic", "InstanceType": config.endpoint.instance_type,
+            "InitialInstanceCount": config.endpoint.initial_instance_count,
             "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]}})],
         "DataCaptureConfig": {
             "EnableCapture": True,
-            "InitialSamplingPercentage": config.data_capture_sampling_percentage,
+            "InitialSamplingPercentage": config.endpoint.capture_sampling_percentage,
             "DestinationS3Uri": {"Fn::Join": ["", [
                 "s3://scones-data-", {"Ref": "AWS::AccountId"}, "-", {"Ref": "AWS::Region"},
-                "/" + config.capture_prefix.rstrip("/")]]},
+                "/" + config.bucket.capture_prefix.rstrip("/")]]},
             "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
             "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
         },
@@ -306,10 +306,10 @@ def test_endpoint_config_captures_input_and_output(template, config):
 def test_endpoint_blue_green_with_auto_rollback_on_alarms(raw, config):
     _, endpoint = _one(raw, "AWS::SageMaker::Endpoint")
     props = endpoint["Properties"]
-    assert props["EndpointName"] == config.endpoint_name
+    assert props["EndpointName"] == config.endpoint.name
     policy = props["DeploymentConfig"]["BlueGreenUpdatePolicy"]
     assert policy["TrafficRoutingConfiguration"] == {"Type": "ALL_AT_ONCE",
-                                                     "WaitIntervalInSeconds": config.deployment_baking_minutes * 60}
+                                                     "WaitIntervalInSeconds": config.rollout.baking_minutes * 60}
     assert policy["MaximumExecutionTimeoutInSeconds"] > policy["TrafficRoutingConfiguration"]["WaitIntervalInSeconds"]
     alarm_refs = [a["AlarmName"]["Ref"] for a in props["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
     alarms = _resources(raw, "AWS::CloudWatch::Alarm")
@@ -318,13 +318,13 @@ def test_endpoint_blue_green_with_auto_rollback_on_alarms(raw, config):
     assert set(by_metric) == {"Invocation5XXErrors", "ModelLatency"}
     for alarm in by_metric.values():
         assert alarm["Namespace"] == "AWS/SageMaker"
-        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"EndpointName": config.endpoint_name,
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"EndpointName": config.endpoint.name,
                                                                         "VariantName": "AllTraffic"}
     errors = by_metric["Invocation5XXErrors"]
-    assert errors["Statistic"] == "Sum" and errors["Threshold"] == config.rollback_5xx_errors_threshold
+    assert errors["Statistic"] == "Sum" and errors["Threshold"] == config.rollout.rollback_5xx_errors
     latency = by_metric["ModelLatency"]
     assert latency["Unit"] == "Microseconds"
-    assert latency["Threshold"] == config.rollback_model_latency_ms * 1000, "ModelLatency is in microseconds"
+    assert latency["Threshold"] == config.rollout.rollback_model_latency_ms * 1000, "ModelLatency is in microseconds"
     assert latency["ExtendedStatistic"] == "p99"
     # The autoscaled instance count survives a model rollout; data capture changes still apply.
     assert props["RetainAllVariantProperties"] is True
@@ -333,7 +333,7 @@ def test_endpoint_blue_green_with_auto_rollback_on_alarms(raw, config):
 
 def test_autoscaling_tracks_invocations_per_instance_within_config_bounds(template, config):
     template.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
-        "MinCapacity": config.autoscaling_min_capacity, "MaxCapacity": config.autoscaling_max_capacity,
+        "MinCapacity": config.endpoint.min_capacity, "MaxCapacity": config.endpoint.max_capacity,
         "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "ServiceNamespace": "sagemaker",
         "ResourceId": {"Fn::Join": ["", ["endpoint/", {"Fn::GetAtt": ["Endpoint", "EndpointName"]},
                                          "/variant/AllTraffic"]]},
@@ -344,18 +344,18 @@ def test_autoscaling_tracks_invocations_per_instance_within_config_bounds(templa
         "PolicyType": "TargetTrackingScaling",
         "TargetTrackingScalingPolicyConfiguration": Match.object_like({
             "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
-            "TargetValue": config.autoscaling_target_invocations_per_instance}),
+            "TargetValue": config.endpoint.target_invocations_per_instance}),
     })
 
 
 def test_endpoint_role_reads_models_writes_capture_pulls_its_image(raw, config):
     statements = {s.get("Sid"): s for s in _statements_of(raw, "ModelExecutionRole") if s.get("Sid")}
     assert _actions(statements["ReadModels"]) == ["s3:GetObject"]
-    assert _resources_of(statements["ReadModels"])[0].endswith(f"/{config.model_prefix}*")
-    assert _resources_of(statements["WriteDataCapture"])[0].endswith(f"/{config.capture_prefix}*")
+    assert _resources_of(statements["ReadModels"])[0].endswith(f"/{config.bucket.model_prefix}*")
+    assert _resources_of(statements["WriteDataCapture"])[0].endswith(f"/{config.bucket.capture_prefix}*")
     assert _resources_of(statements["PullFrameworkImage"])[0].endswith(":repository/pytorch-inference")
     assert statements["Metrics"]["Condition"]["StringEquals"]["cloudwatch:namespace"] == \
-        f"/aws/sagemaker/Endpoints/{config.endpoint_name}"
+        f"/aws/sagemaker/Endpoints/{config.endpoint.name}"
     s3_actions = {a for s in statements.values() for a in _actions(s) if a.startswith("s3:")}
     assert s3_actions == {"s3:GetObject", "s3:PutObject"}
 
@@ -388,7 +388,7 @@ def test_workflow_invokes_exactly_this_endpoint_and_reports_the_model_version(bu
     classify = [r for r in built.workflow["Resources"].values()
                 if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == "classify.handler.handler"]
     env = classify[0]["Properties"]["Environment"]["Variables"]
-    assert env["ENDPOINT_NAME"] == config.endpoint_name
+    assert env["ENDPOINT_NAME"] == config.endpoint.name
     assert env["MODEL_VERSION"] == built.model.training_job_name, "a synth-time value: no export to block retraining"
 
 
@@ -430,27 +430,30 @@ def test_job_name_changes_with_hyperparameters_data_version_code_and_data(config
     name = job_identity.training_job_name(config, code, data)
     assert name == built.model.training_job_name, "deterministic: same inputs, same name"
     others = {
-        job_identity.training_job_name(replace(config, training_hyperparameters={"seed": 8}), code, data),
-        job_identity.training_job_name(replace(config, training_data_version="cifar100-v2"), code, data),
+        job_identity.training_job_name(config.with_overrides(training_hyperparameters={"seed": 8}), code, data),
+        job_identity.training_job_name(config.with_overrides(training_data_version="cifar100-v2"), code, data),
         job_identity.training_job_name(config, "0" * 64, data),
         job_identity.training_job_name(config, code, "1" * 64),
-        job_identity.training_job_name(replace(config, training_instance_type="ml.c5.2xlarge"), code, data),
+        job_identity.training_job_name(config.with_overrides(training_instance_type="ml.c5.2xlarge"), code, data),
+        # the artifact records the threshold it was evaluated at (metadata.json, baseline.json)
+        job_identity.training_job_name(config.with_overrides(confidence_threshold=0.8), code, data),
     }
-    assert name not in others and len(others) == 5
-    assert job_identity.training_job_name(replace(config, training_data_version="cifar100-v2"), code, data) \
+    assert name not in others and len(others) == 6
+    assert job_identity.training_job_name(config.with_overrides(training_data_version="cifar100-v2"), code, data) \
         .startswith(f"{config.project_name}-cifar100-v2-")
     # Raising the bar or the runtime limit is not retraining.
-    assert job_identity.training_job_name(replace(config, min_validation_accuracy=0.95,
+    assert job_identity.training_job_name(config.with_overrides(min_validation_accuracy=0.95,
                                                  training_max_runtime_minutes=90), code, data) == name
 
 
 def test_hyperparameters_become_train_py_flags():
-    config = SconesConfig(training_hyperparameters={"batch_size": 64, "epochs": 40, "lr": 0.1})
-    assert job_identity.sagemaker_hyperparameters(config) == {"batch-size": 64, "epochs": 40, "lr": 0.1}
-    with pytest.raises(ConfigError, match="training_hyperparameters.*twice"):
-        job_identity.sagemaker_hyperparameters(SconesConfig(training_hyperparameters={"batch_size": 1, "batch-size": 2}))
-    with pytest.raises(ConfigError, match="training_hyperparameters.*reserved"):
-        job_identity.sagemaker_hyperparameters(SconesConfig(training_hyperparameters={"sagemaker_program": "x.py"}))
+    config = SconesConfig.from_mapping(dict(training_hyperparameters={"batch_size": 64, "epochs": 40, "lr": 0.1}))
+    assert job_identity.sagemaker_hyperparameters(config) == {"batch-size": 64, "confidence-threshold": 0.93,
+                                                              "epochs": 40, "lr": 0.1}
+    with pytest.raises(ConfigurationError, match="training_hyperparameters.*twice"):
+        job_identity.sagemaker_hyperparameters(SconesConfig.from_mapping(dict(training_hyperparameters={"batch_size": 1, "batch-size": 2})))
+    with pytest.raises(ConfigurationError, match="training_hyperparameters.*reserved"):
+        job_identity.sagemaker_hyperparameters(SconesConfig.from_mapping(dict(training_hyperparameters={"sagemaker_program": "x.py"})))
 
 
 @pytest.mark.parametrize("key, value, allowed", [
@@ -460,6 +463,6 @@ def test_hyperparameters_become_train_py_flags():
     ("rollback_model_latency_ms", 60_001, "1..60000"),
 ])
 def test_new_config_keys_are_validated_by_name(key, value, allowed):
-    with pytest.raises(ConfigError) as err:
-        SconesConfig(**{key: value})
+    with pytest.raises(ConfigurationError) as err:
+        SconesConfig.from_mapping({key: value})
     assert f"'{key}'" in str(err.value) and allowed in str(err.value)

@@ -165,7 +165,7 @@ def test_alarm_topic_denies_non_ssl_and_admits_only_this_accounts_alarms(templat
 
 
 def test_no_email_subscription_without_alarm_email(template, config):
-    assert config.alarm_email == ""
+    assert config.monitoring.alarm_email == ""
     template.resource_count_is("AWS::SNS::Subscription", 0)
 
 
@@ -256,7 +256,7 @@ def test_review_queue_age_alarm(alarms, workflow, config):
     assert (props["Namespace"], props["MetricName"], props["Statistic"]) == \
         ("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum")
     assert props["ComparisonOperator"] == "GreaterThanThreshold"
-    assert props["Threshold"] == config.review_queue_max_age_minutes * 60  # the metric is in seconds
+    assert props["Threshold"] == config.review.max_age_minutes * 60  # the metric is in seconds
     assert props["TreatMissingData"] == "ignore"
     queue = logical_id(workflow, "AWS::SQS::Queue", lambda p: "RedrivePolicy" in p)
     assert imported(workflow, dims(props)["QueueName"]) == {"Fn::GetAtt": [queue, "QueueName"]}
@@ -285,7 +285,7 @@ def test_endpoint_5xx_alarm(template, config):
     template.has_resource_properties("AWS::CloudWatch::Alarm", {
         "AlarmName": config.resource_name("endpoint-5xx"),
         "Namespace": "AWS/SageMaker", "MetricName": "Invocation5XXErrors", "Statistic": "Sum", "Period": FIVE_MINUTES,
-        "Dimensions": Match.array_equals([{"Name": "EndpointName", "Value": config.endpoint_name},
+        "Dimensions": Match.array_equals([{"Name": "EndpointName", "Value": config.endpoint.name},
                                           {"Name": "VariantName", "Value": ENDPOINT_VARIANT}]),
         "ComparisonOperator": "GreaterThanOrEqualToThreshold", "Threshold": 1,
         "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "TreatMissingData": "notBreaching",
@@ -296,8 +296,8 @@ def test_model_latency_alarm_threshold_is_in_microseconds(alarms, config):
     props = alarms[config.resource_name("endpoint-model-latency")]
     assert (props["Namespace"], props["MetricName"], props["ExtendedStatistic"], props["Period"]) == \
         ("AWS/SageMaker", "ModelLatency", "p90", FIVE_MINUTES)
-    assert dims(props) == {"EndpointName": config.endpoint_name, "VariantName": ENDPOINT_VARIANT}
-    assert config.model_latency_alarm_ms == 500
+    assert dims(props) == {"EndpointName": config.endpoint.name, "VariantName": ENDPOINT_VARIANT}
+    assert config.monitoring.model_latency_alarm_ms == 500
     assert props["Threshold"] == 500 * 1000  # 500 ms = 500000 µs: ModelLatency is reported in microseconds
     assert (props["ComparisonOperator"], props["EvaluationPeriods"], props["DatapointsToAlarm"]) == \
         ("GreaterThanThreshold", 3, 3)
@@ -305,18 +305,18 @@ def test_model_latency_alarm_threshold_is_in_microseconds(alarms, config):
 
 def test_low_confidence_share_alarm_is_low_over_low_plus_confident(alarms, workflow, config):
     props = alarms[config.resource_name("low-confidence-share")]
-    assert props["Threshold"] == config.low_confidence_alarm_share
+    assert props["Threshold"] == config.monitoring.low_confidence_alarm_share
     assert props["ComparisonOperator"] == "GreaterThanThreshold"
     stats = metric_stats(props)
     by_name = {s["Metric"]["MetricName"]: (i, s) for i, s in stats.items()}
     assert set(by_name) == {"LowConfidencePredictions", "ConfidentPredictions"}
     filter_service = service_of(workflow, "filter")
     for _id, stat in by_name.values():
-        assert stat["Metric"]["Namespace"] == config.metrics_namespace
+        assert stat["Metric"]["Namespace"] == config.monitoring.metrics_namespace
         assert dims(stat["Metric"]) == {"service": filter_service}
         assert (stat["Stat"], stat["Period"]) == ("Sum", 3600)
     low, confident = by_name["LowConfidencePredictions"][0], by_name["ConfidentPredictions"][0]
-    expr, minimum = expression(props), config.low_confidence_min_predictions
+    expr, minimum = expression(props), config.monitoring.low_confidence_min_predictions
     # the share itself, once there are enough predictions in the hour
     assert evaluate(expr, {low: 9, confident: 21}) == pytest.approx(9 / 30)
     busy_bad_hour = evaluate(expr, {low: 40, confident: 60})
@@ -363,26 +363,26 @@ def test_low_confidence_alarm_matches_what_the_filter_handler_emits(alarms, work
 
 def test_drift_psi_alarm_is_gated_by_the_record_count(alarms, config):
     props = alarms[config.resource_name("drift-confidence-psi")]
-    assert (props["Threshold"], props["ComparisonOperator"]) == (config.drift_psi_alarm_threshold, "GreaterThanThreshold")
+    assert (props["Threshold"], props["ComparisonOperator"]) == (config.drift.psi_alarm_threshold, "GreaterThanThreshold")
     assert props["TreatMissingData"] == "notBreaching"
     stats = metric_stats(props)
     by_name = {s["Metric"]["MetricName"]: i for i, s in stats.items()}
     assert set(by_name) == {"DriftConfidencePSI", "CapturedRecords"}
     for stat in stats.values():
-        assert stat["Metric"]["Namespace"] == config.metrics_namespace
-        assert dims(stat["Metric"]) == {"EndpointName": config.endpoint_name}
-        assert (stat["Stat"], stat["Period"]) == ("Maximum", config.drift_schedule_hours * 3600)
+        assert stat["Metric"]["Namespace"] == config.monitoring.metrics_namespace
+        assert dims(stat["Metric"]) == {"EndpointName": config.endpoint.name}
+        assert (stat["Stat"], stat["Period"]) == ("Maximum", config.drift.schedule_hours * 3600)
     psi, records, expr = by_name["DriftConfidencePSI"], by_name["CapturedRecords"], expression(props)
-    above = config.drift_psi_alarm_threshold * 2
-    assert evaluate(expr, {psi: above, records: config.drift_min_records}) == above
-    assert evaluate(expr, {psi: above, records: config.drift_min_records - 1}) == 0.0
+    above = config.drift.psi_alarm_threshold * 2
+    assert evaluate(expr, {psi: above, records: config.drift.min_records}) == above
+    assert evaluate(expr, {psi: above, records: config.drift.min_records - 1}) == 0.0
 
 
 def test_drift_check_errors_alarm(alarms, raw, config):
     props = alarms[config.resource_name("drift-check-errors")]
     drift_fn = logical_id(raw, "AWS::Lambda::Function", lambda p: p.get("Handler") == "drift.handler.handler")
     assert dims(props) == {"FunctionName": {"Ref": drift_fn}}
-    assert (props["MetricName"], props["Statistic"], props["Period"]) == ("Errors", "Sum", config.drift_schedule_hours * 3600)
+    assert (props["MetricName"], props["Statistic"], props["Period"]) == ("Errors", "Sum", config.drift.schedule_hours * 3600)
     assert (props["Threshold"], props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (1, 2, 2)
 
 
@@ -438,7 +438,7 @@ def test_dashboard_has_the_endpoint_widgets(dashboard_metrics, config):
     body, metrics = dashboard_metrics
     endpoint = {name for ns, name, d in metrics
                 if ns in ("AWS/SageMaker", "/aws/sagemaker/Endpoints")
-                and d == {"EndpointName": config.endpoint_name, "VariantName": ENDPOINT_VARIANT}}
+                and d == {"EndpointName": config.endpoint.name, "VariantName": ENDPOINT_VARIANT}}
     assert {"Invocations", "InvocationsPerInstance", "ModelLatency", "Invocation4XXErrors", "Invocation5XXErrors",
             "CPUUtilization", "MemoryUtilization"} <= endpoint
     titles = {w["properties"].get("title") for w in body["widgets"]}
@@ -448,10 +448,10 @@ def test_dashboard_has_the_endpoint_widgets(dashboard_metrics, config):
 
 def test_dashboard_has_the_model_quality_widgets(dashboard_metrics, workflow, config):
     _body, metrics = dashboard_metrics
-    own = {(name, tuple(sorted(d.items()))) for ns, name, d in metrics if ns == config.metrics_namespace}
+    own = {(name, tuple(sorted(d.items()))) for ns, name, d in metrics if ns == config.monitoring.metrics_namespace}
     filter_dims = (("service", service_of(workflow, "filter")),)
     serialize_dims = (("service", service_of(workflow, "serialize")),)
-    drift_dims = (("EndpointName", config.endpoint_name),)
+    drift_dims = (("EndpointName", config.endpoint.name),)
     expected = {("PredictionsBicycle", filter_dims), ("PredictionsMotorcycle", filter_dims),
                 ("TopConfidence", filter_dims), ("LowConfidencePredictions", filter_dims),
                 ("ConfidentPredictions", filter_dims), ("ImagesQuarantined", serialize_dims),
@@ -475,7 +475,7 @@ def drift_fn(raw):
 
 
 def test_schedule_rule_targets_the_drift_function(template, raw, drift_fn, config):
-    hours = config.drift_schedule_hours
+    hours = config.drift.schedule_hours
     rule = logical_id(raw, "AWS::Events::Rule")
     template.has_resource_properties("AWS::Events::Rule", {
         "ScheduleExpression": f"rate({hours} hour{'s' if hours > 1 else ''})",
@@ -495,14 +495,14 @@ def test_drift_function_runtime_and_environment(raw, drift_fn, config):
     bucket = "scones-data-<Ref:AWS::AccountId>-<Ref:AWS::Region>"
     assert env == {
         "CAPTURE_BUCKET": bucket,
-        "CAPTURE_PREFIX": f"{config.capture_prefix}{config.endpoint_name}/",
-        "BASELINE_S3_URI": f"s3://{bucket}/{config.drift_baseline_key}",
-        "WINDOW_HOURS": str(config.drift_window_hours),
-        "THRESHOLD": str(config.confidence_threshold),
-        "METRICS_NAMESPACE": config.metrics_namespace,
-        "ENDPOINT_NAME": config.endpoint_name,
-        "PSI_THRESHOLD": str(config.drift_psi_alarm_threshold),
-        "MIN_RECORDS": str(config.drift_min_records),
+        "CAPTURE_PREFIX": f"{config.bucket.capture_prefix}{config.endpoint.name}/",
+        "BASELINE_S3_URI": f"s3://{bucket}/{config.bucket.baseline_key}",
+        "WINDOW_HOURS": str(config.drift.window_hours),
+        "THRESHOLD": str(config.decision.threshold),
+        "METRICS_NAMESPACE": config.monitoring.metrics_namespace,
+        "ENDPOINT_NAME": config.endpoint.name,
+        "PSI_THRESHOLD": str(config.drift.psi_alarm_threshold),
+        "MIN_RECORDS": str(config.drift.min_records),
         "CLASS_NAMES": "bicycle,motorcycle",
     }
     assert "LoggingConfig" in props and "LogGroup" in props["LoggingConfig"]
@@ -514,7 +514,7 @@ def test_drift_role_is_least_privilege(raw, drift_fn, config):
     statements = [s for lid, s in iam_statements(raw)
                   if lid != role and role in json.dumps(raw["Resources"][lid]["Properties"].get("Roles", []))]
     bucket_arn = "arn:<Ref:AWS::Partition>:s3:::scones-data-<Ref:AWS::AccountId>-<Ref:AWS::Region>"
-    capture = f"{config.capture_prefix}{config.endpoint_name}/"
+    capture = f"{config.bucket.capture_prefix}{config.endpoint.name}/"
     granted = sorted((json.dumps(s["Action"]), flatten_join(s["Resource"]) if not isinstance(s["Resource"], dict)
                       or "Fn::GetAtt" not in s["Resource"] else "<log group>", json.dumps(s.get("Condition")))
                      for s in statements)
@@ -523,6 +523,6 @@ def test_drift_role_is_least_privilege(raw, drift_fn, config):
         ('["logs:CreateLogStream", "logs:PutLogEvents"]', "<log group>", "null"),
         ('"s3:GetObject"', f"{bucket_arn}/{capture}*", "null"),
         ('"s3:ListBucket"', bucket_arn, json.dumps({"StringLike": {"s3:prefix": [f"{capture}*"]}})),
-        ('"s3:GetObject"', f"{bucket_arn}/{config.drift_baseline_key}", "null"),
-        ('"cloudwatch:PutMetricData"', "*", json.dumps({"StringEquals": {"cloudwatch:namespace": config.metrics_namespace}})),
+        ('"s3:GetObject"', f"{bucket_arn}/{config.bucket.baseline_key}", "null"),
+        ('"cloudwatch:PutMetricData"', "*", json.dumps({"StringEquals": {"cloudwatch:namespace": config.monitoring.metrics_namespace}})),
     ])
