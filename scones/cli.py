@@ -19,6 +19,7 @@ COMMAND_MODULES: list[str] = [
     "scones.capture_report",
     "scones.local.serve_cli",
     "scones.local.run_cli",
+    "scones.cost.cli",
 ]
 
 # command -> {option dest: the config knob it defaults to}

@@ -28,6 +28,16 @@ from moto.awslambda_simple.models import LambdaSimpleBackend
 
 HANDLER_PACKAGE = "lambdas"
 PER_FUNCTION_VARIABLES = ("POWERTOOLS_SERVICE_NAME",)
+_running = threading.local()
+
+
+def current_function() -> str | None:
+    """The function whose handler runs on this thread right now (None outside a handler).
+
+    Lets an observer attribute what a handler does (its AWS calls, its log lines) to the function,
+    as CloudWatch does per function in AWS; the cost measurement (`scones.cost.measure`) uses it.
+    """
+    return getattr(_running, "function_name", None)
 
 
 class LocalLambdaContext:
@@ -89,6 +99,7 @@ def route_lambda_invocations(on_invoke: Callable[[str, float], None] | None = No
         event = json.loads(body) if body else {}
         context = LocalLambdaContext(fn.function_name, fn.function_arn, int(fn.memory_size), int(fn.timeout or 60))
         started = time.perf_counter()
+        _running.function_name = fn.function_name
         try:
             result = handler(event, context)
             payload = json.dumps(result).encode()
@@ -96,6 +107,7 @@ def route_lambda_invocations(on_invoke: Callable[[str, float], None] | None = No
             response_headers["x-amz-function-error"] = "Unhandled"
             payload = _error_payload(exc)
         finally:
+            _running.function_name = None
             if on_invoke:
                 on_invoke(fn.function_name, time.perf_counter() - started)
         response_headers["Content-Length"] = str(len(payload))

@@ -15,7 +15,7 @@ import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .aws import LocalAws
 from .cloud_assembly import synthesize
@@ -56,15 +56,18 @@ class LocalWorkflow:
     """Context manager: model server + local AWS built from the synthesized templates."""
 
     def __init__(self, model_path: Path, workdir: Path, context: dict[str, Any] | None = None,
-                 inject_errors: float = 0.0, fault_seed: int = 0, capture: bool = True) -> None:
+                 inject_errors: float = 0.0, fault_seed: int = 0, capture: bool = True,
+                 on_invoke: Callable[[str, float], None] | None = None) -> None:
         """`context`: config overrides (flat keys, as `-c key=value`) the app is synthesized with;
-        everything else comes from cdk.json, as for `cdk synth`."""
+        everything else comes from cdk.json, as for `cdk synth`. `on_invoke(function name, seconds)`
+        observes every Lambda invocation."""
         self.model_path = Path(model_path)
         self.workdir = Path(workdir)
         self.context = dict(context or {})
         self.inject_errors = inject_errors
         self.fault_seed = fault_seed
         self.capture_dir = self.workdir / "datacapture" if capture else None
+        self.on_invoke = on_invoke  # observes every Lambda invocation: (function name, seconds)
         self._stack: list[Any] = []
         self.aws: LocalAws | None = None
         self.server = None
@@ -86,7 +89,7 @@ class LocalWorkflow:
         self._previous_endpoint = os.environ.get("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME")
         os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = url
         _reset_cached_clients()
-        self._cloud = local_cloud()
+        self._cloud = local_cloud(self.on_invoke)
         self._cloud.__enter__()
         self.aws = LocalAws(assembly)
         self.aws.deploy()

@@ -1,0 +1,145 @@
+"""The whole estimate and what changes it (the levers).
+
+Contract
+    `estimate(inputs)` prices the deployment (see `model` for the conventions) and returns an
+    `Estimate`, with `one_off` (a retraining deploy) and `other_workflows` (state machines not
+    started per upload: transitions per run, and per item for a Distributed Map) kept apart from the
+    monthly total.
+
+    `levers(inputs)` re-prices the same inputs with one thing changed and returns, per lever, the
+    new monthly total, the difference and what the change gives up:
+      * the upload workflow as Express instead of Standard (or the reverse);
+      * the endpoint as SageMaker Serverless Inference instead of real-time instances (data capture
+        is not supported there, so the capture lines disappear and the drift check goes blind);
+      * the data-capture sampling percentage (10 % if above it, else 100 %);
+      * uploads expiring after 30 days, when no lifecycle rule covers the upload prefix (they are
+        kept, and their storage is the largest line at volume).
+"""
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from .definition import costliest, paths_by_outcome, walk
+from .inventory import Inventory, LifecycleRule
+from .model import CostInputs, Estimate, LineItem, _data_bucket, _endpoint, _lambdas, _requests, _storage, _workflow
+from .operations import fixed_items, log_items, metric_and_alarm_items, review_items, training_items, xray_items
+from .usage import DAYS_PER_MONTH, image_usage, outcome_mix, path_usage
+
+EXPRESS_GIVES_UP = ("at-least-once instead of exactly-once execution (a routing event may be published twice); "
+                    "no 90-day execution history (CloudWatch Logs only); 5-minute limit, below the "
+                    "configured execution timeout when endpoint retries back off")
+UPLOAD_EXPIRY_DAYS = 30
+EXPIRY_GIVES_UP = (f"the uploaded photos (the evidence behind each routing decision) are deleted after "
+                   f"{UPLOAD_EXPIRY_DAYS} days instead of kept")
+SERVERLESS_GIVES_UP = ("no data capture (Serverless Inference does not support it), so the drift check and its "
+                       "alarm have no data; cold starts of seconds after idle periods; no autoscaling bounds")
+
+
+def estimate(inputs: CostInputs) -> Estimate:
+    inventory, m, p, a = inputs.inventory, inputs.measurements, inputs.prices, inputs.assumptions
+    machine = inventory.upload_machine()
+    mix = outcome_mix(m.outcome_shares()["routed"], a)
+    usage, outcomes = image_usage(machine, inventory, m, mix, a)
+    usage["s3.put"] += 1.0  # the upload itself (the driver app's PUT), before any execution
+    images = inputs.images_per_day * DAYS_PER_MONTH
+    warnings: list[str] = []
+    items: list[LineItem] = _workflow(machine, usage, images, p, a)
+    lambda_items, lambda_warnings = _lambdas(usage, images, inventory, m, p)
+    items += lambda_items
+    warnings += lambda_warnings
+    capture_day = 0.0
+    sizing: dict[str, Any] = {}
+    for endpoint in inventory.endpoints:
+        endpoint_items, sizing, endpoint_warnings, capture_day = _endpoint(endpoint, usage, inputs.images_per_day, m, p, a)
+        items += endpoint_items
+        warnings += endpoint_warnings
+    items += _requests(usage, images, p)
+    items += _storage(inputs, usage, capture_day)
+    items += log_items(usage, images, inventory, p, a)
+    items += metric_and_alarm_items(inventory, m, p)
+    items += xray_items(machine, inventory, inputs.images_per_day, p, a)
+    fixed, fixed_warnings = fixed_items(inventory, m, p, a)
+    items += fixed
+    warnings += fixed_warnings
+    items += review_items(inventory, usage, inputs.images_per_day, mix, p, a)
+    warnings += [f"{count} x {kind} declared but not priced by this model" for kind, count in inventory.unpriced.items()]
+    return Estimate(region=p.region, images_per_day=inputs.images_per_day, items=items, outcomes=outcomes,
+                    endpoint=sizing, warnings=warnings, one_off=training_items(inventory, p),
+                    other_workflows=other_workflows(inputs))
+
+
+def other_workflows(inputs: CostInputs) -> list[dict[str, Any]]:
+    """State machines not started per upload: transitions and price per run, per item when distributed."""
+    inventory, m, p, a = inputs.inventory, inputs.measurements, inputs.prices, inputs.assumptions
+    rows = []
+    per_transition = p.get("stepfunctions.standard_per_1k_transitions") / 1000
+    for machine in inventory.state_machines.values():
+        if machine.upload_triggered:
+            continue
+        paths = walk(machine.definition)
+        worst = costliest(paths)
+        row: dict[str, Any] = {"state_machine": machine.logical_id, "type": machine.type,
+                               "outcomes": sorted(paths_by_outcome(paths)),
+                               "transitions_per_run": worst.transitions,
+                               "standard_price_per_run": round(worst.transitions * per_transition, 6)}
+        for step in worst.steps:
+            if step.distributed and step.item_paths:
+                item = costliest(list(step.item_paths))
+                usage = path_usage(item, inventory, m, a)
+                lambda_cost = sum(i.monthly for i in _lambdas(usage, 1e6, inventory, m, p)[0])
+                transitions = item.transitions * 1e6 * per_transition if step.child_execution_type != "EXPRESS" else 0.0
+                row["distributed_map"] = {
+                    "state": step.name, "child_execution_type": step.child_execution_type,
+                    "transitions_per_item": item.transitions,
+                    "price_per_million_items": round(transitions + lambda_cost, 2),
+                    "basis": "child transitions (Standard) + the item's Lambda requests and compute; "
+                             "map-run overhead, S3 listing and result writing not included"}
+        rows.append(row)
+    return rows
+
+
+def _with_machine_type(inventory: Inventory, machine_id: str, kind: str) -> Inventory:
+    machines = dict(inventory.state_machines)
+    machines[machine_id] = replace(machines[machine_id], type=kind)
+    return replace(inventory, state_machines=machines)
+
+
+def levers(inputs: CostInputs, base: Estimate | None = None) -> list[dict[str, Any]]:
+    base = base or estimate(inputs)
+    inventory = inputs.inventory
+    rows = []
+    machine = inventory.upload_machine()
+    other = "EXPRESS" if machine.type == "STANDARD" else "STANDARD"
+    alternative = estimate(replace(inputs, inventory=_with_machine_type(inventory, machine.logical_id, other)))
+    rows.append(_row(f"upload workflow as {other} (now {machine.type})", base, alternative,
+                     EXPRESS_GIVES_UP if other == "EXPRESS" else "pays per transition; gains exactly-once and history"))
+    for endpoint in inventory.endpoints:
+        if not endpoint.serverless:
+            serverless = replace(endpoint, instance_type=None, serverless_memory_mb=inputs.assumptions.serverless_memory_mb,
+                                 capture_percent=0)
+            alternative = estimate(replace(inputs, inventory=replace(inventory, endpoints=[
+                serverless if e is endpoint else e for e in inventory.endpoints])))
+            rows.append(_row(f"Serverless Inference ({serverless.serverless_memory_mb} MB) instead of "
+                             f"{endpoint.instance_type} instances", base, alternative, SERVERLESS_GIVES_UP))
+            percent = 10 if endpoint.capture_percent > 10 else 100
+            sampled = replace(endpoint, capture_percent=percent)
+            alternative = estimate(replace(inputs, inventory=replace(inventory, endpoints=[
+                sampled if e is endpoint else e for e in inventory.endpoints])))
+            rows.append(_row(f"data capture at {percent} % (now {endpoint.capture_percent} %)", base, alternative,
+                             "fewer captured records for the drift check: its minimum-record guard is reached later"
+                             if percent < endpoint.capture_percent else "more captured traffic to store"))
+    bucket = _data_bucket(inventory, inputs.layout)
+    if bucket is not None and bucket.rule_for(inputs.layout.incoming) is None:
+        expiring = replace(bucket, rules=bucket.rules + (LifecycleRule(inputs.layout.incoming, None, None,
+                                                                       UPLOAD_EXPIRY_DAYS),))
+        buckets = {**inventory.buckets, bucket.logical_id: expiring}
+        alternative = estimate(replace(inputs, inventory=replace(inventory, buckets=buckets)))
+        rows.append(_row(f"uploads expire after {UPLOAD_EXPIRY_DAYS} days (now kept)", base, alternative, EXPIRY_GIVES_UP))
+    return rows
+
+
+def _row(change: str, base: Estimate, alternative: Estimate, trade_off: str) -> dict[str, Any]:
+    return {"change": change, "monthly_total": round(alternative.monthly_total, 2),
+            "difference": round(alternative.monthly_total - base.monthly_total, 2),
+            "per_million_images": round(alternative.per_million_images, 2), "gives_up": trade_off}

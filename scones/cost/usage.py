@@ -1,0 +1,214 @@
+"""What one uploaded image uses, by meter, from the definition's paths and the local measurement.
+
+Contract
+    `image_usage(machine, inventory, measurements, mix, assumptions)` returns the expected usage of
+    one image (`Counter` of meter -> quantity) over the outcome mix, plus a per-outcome table
+    (transitions, Lambda invocations) for the report. Each outcome is priced by its costliest path
+    (`definition.costliest`): the only path for routed/review/quarantined today; for "failed" the
+    worst case (every retry spent). Meters:
+
+        sfn.executions:<machine>   sfn.transitions:<machine>   sfn.duration_ms:<machine>
+        lambda.invocations:<fn>    s3.put   s3.get   sqs.requests   events.custom
+        endpoint.invocations       ddb.write   ddb.read   sns.publish
+        logs.bytes:<group>         logs.events:<group>
+
+    Calls a Task makes are read from its `Resource` (Lambda, `aws-sdk:s3:*`, `sqs:sendMessage`,
+    `events:putEvents`, `dynamodb:*`, `sns:publish`, `states:startExecution` of another machine);
+    calls a Lambda makes inside its handler (S3 reads, InvokeEndpoint...) come from the measurement.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from .definition import Path, costliest, paths_by_outcome, token_target, walk
+from .inventory import HOURS_PER_MONTH, Inventory, StateMachine
+from .measurements import Measurements
+
+DAYS_PER_MONTH = HOURS_PER_MONTH / 24
+OUTCOMES = ("routed", "review", "quarantined", "failed")
+_S3_READS = ("get", "head", "select")
+
+
+@dataclass(frozen=True)
+class Assumptions:
+    """Inputs neither declared in the templates nor measured; every one is printed with the estimate."""
+
+    upload_bytes: int = 2_000_000  # a phone photo as a driver app uploads it
+    quarantined_share: float = 0.01  # of uploads: not a valid image
+    failed_share: float = 0.001  # of uploads: a processing failure after retries
+    busy_hours_per_day: float = 12.0  # uploads arrive in these hours; the endpoint scales out for them
+    months_in_operation: int = 12  # uploads are kept: storage is priced in this month of operation
+    access_log_record_bytes: int = 350  # one S3 server access log record
+    lambda_platform_log_bytes: int = 370  # START, END and REPORT lines of one invocation (3 events)
+    log_event_overhead_bytes: int = 26  # CloudWatch Logs meters 26 bytes per event on top of the message
+    history_event_bytes_without_data: int = 250  # a logged history event when IncludeExecutionData is off
+    capture_objects_per_instance_minute: float = 1.0  # data capture files written per busy instance-minute
+    quarantine_reason_bytes: int = 1024  # the reason.json written next to a quarantined copy
+    xray_reservoir_per_second: float = 1.0  # X-Ray default sampling rule: 1 request/s ...
+    xray_fixed_rate: float = 0.05  # ... plus 5 % of the rest
+    express_memory_mb: int = 64  # Express bills memory in 64-MB chunks; this state is a few KB
+    serverless_memory_mb: int = 2048  # the Serverless Inference alternative's memory size
+    review_api_requests_per_item: float = 3.0  # with a review API: list, open, decide
+    review_table_writes_per_item: float = 2.0  # with a review table: created, decided
+    review_table_reads_per_item: float = 3.0
+    review_item_bytes: int = 1024
+    reviewers: int = 10  # monthly active users of a Cognito user pool
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.quarantined_share + self.failed_share <= 1:
+            raise ValueError("quarantined_share + failed_share must be within 0..1")
+        if not 0 < self.busy_hours_per_day <= 24:
+            raise ValueError("busy_hours_per_day must be within (0, 24]")
+
+
+def outcome_mix(routed_share_of_classified: float, assumptions: Assumptions) -> dict[str, float]:
+    """Share of uploads per outcome: quarantined and failed assumed, routed/review measured."""
+    classified = 1.0 - assumptions.quarantined_share - assumptions.failed_share
+    return {"routed": classified * routed_share_of_classified,
+            "review": classified * (1.0 - routed_share_of_classified),
+            "quarantined": assumptions.quarantined_share, "failed": assumptions.failed_share}
+
+
+def _action(resource: str) -> tuple[str, str]:
+    """`arn:...:states:::aws-sdk:s3:copyObject.sync` -> ("s3", "copyObject"); a Lambda ARN -> ("lambda", "")."""
+    if ":states:::" not in resource:
+        return "lambda", ""
+    service_action = resource.split(":states:::", 1)[1].split(".")[0]
+    parts = service_action.split(":")
+    if parts[0] == "aws-sdk":
+        parts = parts[1:]
+    return parts[0], parts[1] if len(parts) > 1 else ""
+
+
+def _lambda_target(step, resource: str) -> str | None:
+    if ":states:::" not in resource:
+        return token_target(resource) or resource
+    name = step.parameters.get("FunctionName") or step.parameters.get("FunctionName.$")
+    return token_target(name) if isinstance(name, str) else None
+
+
+def _handler_calls(usage: Counter, calls: dict[str, float], times: float) -> None:
+    """Calls a Lambda handler makes (measured per invocation), `times` invocations."""
+    for call, per_invocation in calls.items():
+        service, _, operation = call.partition(":")
+        n = per_invocation * times
+        if service == "s3":
+            usage["s3.get" if operation.lower().startswith(_S3_READS) else "s3.put"] += n
+        elif service == "sagemaker-runtime":
+            usage["endpoint.invocations"] += n
+        elif service == "dynamodb":
+            usage["ddb.read" if operation.startswith(("Get", "Query", "Scan", "BatchGet")) else "ddb.write"] += n
+        elif service == "sqs":
+            usage["sqs.requests"] += n
+        elif service == "events" and operation == "PutEvents":
+            usage["events.custom"] += n
+
+
+def _lambda_invocation(usage: Counter, fn_id: str, times: float, inventory: Inventory,
+                       measurements: Measurements, a: Assumptions) -> None:
+    usage[f"lambda.invocations:{fn_id}"] += times
+    function = inventory.functions.get(fn_id)
+    if function is None:
+        return
+    _handler_calls(usage, measurements.aws_calls(function.handler), times)
+    logged, lines = measurements.log_bytes(function.handler)
+    group = function.log_group or f"/aws/lambda/{fn_id}"
+    events = lines + 3  # the handler's lines + START/END/REPORT
+    usage[f"logs.bytes:{group}"] += times * (logged + a.lambda_platform_log_bytes + events * a.log_event_overhead_bytes)
+    usage[f"logs.events:{group}"] += times * events
+
+
+def path_usage(path: Path, inventory: Inventory, measurements: Measurements, a: Assumptions,
+               depth: int = 0) -> Counter:
+    """Usage of one execution that takes `path` (its Task calls, not the execution itself)."""
+    usage: Counter = Counter()
+    for step in path.steps:
+        for branch in step.branches:
+            usage.update(path_usage(branch, inventory, measurements, a, depth))
+        if step.item_paths and not step.distributed:  # an inline Map: one item (the count is data)
+            usage.update(path_usage(costliest(list(step.item_paths)), inventory, measurements, a, depth))
+        if step.type != "Task" or not step.resource:
+            continue
+        service, action = _action(step.resource)
+        n = step.attempts
+        if service == "lambda":
+            target = _lambda_target(step, step.resource)
+            if target:
+                _lambda_invocation(usage, target, n, inventory, measurements, a)
+        elif service == "s3":
+            usage["s3.get" if action.lower().startswith(_S3_READS) else "s3.put"] += n
+        elif service == "sqs":
+            usage["sqs.requests"] += n
+        elif service == "events":
+            usage["events.custom"] += n * max(1, len(step.parameters.get("Entries", [])))
+        elif service == "dynamodb":
+            usage["ddb.read" if action.lower().startswith(("get", "query", "scan", "batchget")) else "ddb.write"] += n
+        elif service == "sns":
+            usage["sns.publish"] += n
+        elif service == "states" and action == "startExecution" and depth < 3:
+            child = inventory.state_machines.get(token_target(str(step.parameters.get("StateMachineArn", ""))) or "")
+            if child is not None:
+                usage.update(execution_usage(child, None, inventory, measurements, a, depth + 1))
+    return usage
+
+
+def _history_bytes(machine: StateMachine, outcome: str | None, path: Path, measurements: Measurements,
+                   a: Assumptions) -> tuple[float, float]:
+    """(bytes, events) the machine logs for one execution of `outcome` at its log level."""
+    if machine.log_level == "OFF" or (machine.log_level in ("ERROR", "FATAL") and outcome != "failed"):
+        return 0.0, 0.0
+    measured = measurements.execution(outcome or "") or measurements.any_execution()
+    events = measured["history_events_mean"]
+    if machine.include_execution_data:
+        return measured["history_bytes_mean"] + events * a.log_event_overhead_bytes, events
+    return events * (a.history_event_bytes_without_data + a.log_event_overhead_bytes), events
+
+
+def execution_usage(machine: StateMachine, outcome: str | None, inventory: Inventory,
+                    measurements: Measurements, a: Assumptions, depth: int = 0,
+                    paths: list[Path] | None = None) -> Counter:
+    """One execution of `machine` ending in `outcome` (None: its costliest path of all)."""
+    all_paths = paths or walk(machine.definition)
+    grouped = paths_by_outcome(all_paths)
+    path = costliest(grouped[outcome] if outcome in grouped else all_paths)
+    usage = path_usage(path, inventory, measurements, a, depth)
+    usage[f"sfn.executions:{machine.logical_id}"] += 1
+    usage[f"sfn.transitions:{machine.logical_id}"] += path.transitions
+    measured = measurements.execution(outcome or "")
+    if measured:
+        usage[f"sfn.duration_ms:{machine.logical_id}"] += measured["duration_ms_mean"]
+    logged, events = _history_bytes(machine, outcome, path, measurements, a)
+    group = machine.log_group or f"/aws/vendedlogs/states/{machine.logical_id}"
+    usage[f"logs.bytes:{group}"] += logged
+    usage[f"logs.events:{group}"] += events
+    return usage
+
+
+def image_usage(machine: StateMachine, inventory: Inventory, measurements: Measurements,
+                mix: dict[str, float], a: Assumptions) -> tuple[Counter, dict[str, dict[str, Any]]]:
+    """Expected usage of one uploaded image, and per outcome: share, transitions, path."""
+    paths = walk(machine.definition)
+    grouped = paths_by_outcome(paths)
+    missing = [o for o, share in mix.items() if share > 0 and o not in grouped]
+    if missing:
+        raise ValueError(f"state machine {machine.logical_id} has no path ending in {missing}; "
+                         f"its outcomes are {sorted(grouped)}")
+    expected: Counter = Counter()
+    table: dict[str, dict[str, Any]] = {}
+    for outcome, share in mix.items():
+        if outcome not in grouped:  # a share of 0 for an outcome this machine cannot reach
+            continue
+        one = execution_usage(machine, outcome, inventory, measurements, a, paths=paths)
+        for meter, quantity in one.items():
+            expected[meter] += share * quantity
+        chosen = costliest(grouped[outcome])
+        table[outcome] = {
+            "share": share, "paths": len(grouped[outcome]), "transitions": chosen.transitions,
+            "transitions_range": [min(p.min_transitions for p in grouped[outcome]),
+                                  max(p.transitions for p in grouped[outcome])],
+            "states": chosen.state_names,
+            "lambda_invocations": {k.split(":", 1)[1]: v for k, v in one.items() if k.startswith("lambda.invocations:")},
+        }
+    return expected, table

@@ -1,0 +1,128 @@
+"""The cost model on the real synthesized templates: paths of the real definition (checked against
+executions in moto), config knobs changed through context, resources other stacks will add."""
+from __future__ import annotations
+
+import copy
+import json
+
+import pytest
+
+from scones.cost.config_view import bucket_layout
+from scones.cost.definition import paths_by_outcome, walk
+from scones.cost.estimate import estimate
+from scones.cost.inventory import read_inventory
+from scones.cost.measurements import load_measurements
+from scones.cost.model import CostInputs
+from scones.cost.prices import load_prices
+
+OUTCOMES = {"routed", "review", "quarantined", "failed"}
+
+
+def cost_inputs(assembly, images_per_day: float = 100_000, templates=None) -> CostInputs:
+    return CostInputs(inventory=read_inventory(templates or assembly.templates), measurements=load_measurements(),
+                      prices=load_prices().region("us-east-1"), images_per_day=images_per_day,
+                      layout=bucket_layout(assembly.config))
+
+
+def test_every_outcome_of_the_upload_workflow_has_a_path(assembly):
+    machine = read_inventory(assembly.templates).upload_machine()
+    grouped = paths_by_outcome(walk(machine.definition))
+    assert set(grouped) == OUTCOMES
+    states = machine.definition["States"]
+    for paths in grouped.values():
+        for path in paths:  # each step is a real state and the next one is one of its successors
+            for step, following in zip(path.steps, path.steps[1:]):
+                state = states[step.name]
+                successors = {state.get("Next"), state.get("Default")} | {c["Next"] for c in state.get("Choices", [])} \
+                    | {c["Next"] for c in state.get("Catch", [])}
+                assert following.name in successors, (step.name, following.name)
+    for outcome in ("routed", "review", "quarantined"):
+        assert len(grouped[outcome]) == 1, f"{outcome} is reached one way only"
+        assert grouped[outcome][0].transitions == grouped[outcome][0].min_transitions  # no retry on a success
+
+
+def test_walked_transitions_match_executions_of_the_synthesized_machine(tiny_model_path, tmp_path, assembly):
+    """`scones.cost.measure` runs images through the synthesized machine in moto; the states each
+    execution entered are what the walker counts for its outcome."""
+    from scones.cost.measure import measure
+
+    document = measure(tiny_model_path, per_class=2, workdir=tmp_path)
+    (tmp_path / "measurements.json").write_text(json.dumps(document))
+    loaded = load_measurements(tmp_path / "measurements.json")
+    grouped = paths_by_outcome(walk(read_inventory(assembly.templates).upload_machine().definition))
+    assert {"review", "quarantined"} <= set(document["executions"]) or \
+        {"routed", "quarantined"} <= set(document["executions"])
+    for outcome, measured in document["executions"].items():
+        assert measured["states_entered"] == [grouped[outcome][0].min_transitions], outcome
+    assert document["images"]["files"] == sum(document["images"]["outcomes"].values())
+    serialize = document["functions"]["serialize.handler.handler"]
+    assert serialize["count"] == document["images"]["files"]
+    assert serialize["aws_calls_per_invocation"].get("s3:HeadObject", 0) >= 1  # it reads the upload
+    classify = document["functions"]["classify.handler.handler"]
+    assert classify["aws_calls_per_invocation"] == {"sagemaker-runtime:InvokeEndpoint": 1.0}
+    assert document["capture"]["records"] == classify["count"]  # 100 % sampling locally
+    assert loaded.outcome_shares()["routed"] + loaded.outcome_shares()["review"] == pytest.approx(1)
+
+
+def test_the_committed_measurement_covers_every_function_of_the_upload_workflow(assembly):
+    inventory = read_inventory(assembly.templates)
+    result = estimate(cost_inputs(assembly))
+    invoked = {fn for row in result.outcomes.values() for fn in row["lambda_invocations"]}
+    measurements = load_measurements()
+    assert invoked, "the upload workflow invokes Lambda functions"
+    for fn_id in invoked:
+        assert measurements.duration_ms(inventory.functions[fn_id].handler) is not None, fn_id
+    assert not [w for w in result.warnings if "no measured duration" in w and "scheduled" not in w]
+
+
+@pytest.fixture(scope="module")
+def knobbed(tmp_path_factory):
+    from scones.local.cloud_assembly import synthesize
+
+    return synthesize(tmp_path_factory.mktemp("cdk.out"), context={
+        "data_capture_sampling_percentage": "10", "endpoint_instance_type": "ml.c5.large"})
+
+
+def test_capture_sampling_and_instance_type_from_context_change_the_estimate(assembly, knobbed):
+    base, changed = estimate(cost_inputs(assembly)), estimate(cost_inputs(knobbed))
+    assert base.endpoint["capture_percent"] == 100 and changed.endpoint["capture_percent"] == 10
+    assert changed.endpoint["capture_gb_per_month"] == pytest.approx(base.endpoint["capture_gb_per_month"] / 10)
+    hours = {i.item: i for i in changed.items if i.component == "SageMaker endpoint"}
+    assert hours["ml.c5.large instance-hours"].unit_price == load_prices().region("us-east-1").instance_hour("ml.c5.large")
+    assert not any(i.item.startswith("ml.m5.large") for i in changed.items)
+    capture = lambda e: sum(i.monthly for i in e.items if i.item.startswith("captured traffic"))  # noqa: E731
+    assert capture(changed) == pytest.approx(capture(base) / 10)
+
+
+def test_resources_other_stacks_will_add_are_picked_up_by_type(assembly):
+    """A review table, an HTTP API with Cognito and a Distributed Map batch machine, as they will land."""
+    base = estimate(cost_inputs(assembly))
+    templates = copy.deepcopy(assembly.templates)
+    classify = next(k for k, (_, r) in _functions(templates).items() if r["Properties"]["Handler"].startswith("classify"))
+    batch = {"StartAt": "Each object", "States": {"Each object": {
+        "Type": "Map", "End": True, "ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2"},
+        "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
+                          "StartAt": "Classify", "States": {
+                              "Classify": {"Type": "Task", "Resource": "${GetAtt:%s.Arn}" % classify, "Next": "Done"},
+                              "Done": {"Type": "Pass", "Parameters": {"outcome": "routed"}, "End": True}}}}}}
+    templates["SconesReview"] = {"Resources": {
+        "ReviewTable": {"Type": "AWS::DynamoDB::Table", "Properties": {"BillingMode": "PAY_PER_REQUEST"}},
+        "ReviewApi": {"Type": "AWS::ApiGatewayV2::Api", "Properties": {"ProtocolType": "HTTP"}},
+        "Reviewers": {"Type": "AWS::Cognito::UserPool", "Properties": {}},
+        "Batch": {"Type": "AWS::StepFunctions::StateMachine", "Properties": {"DefinitionString": json.dumps(batch)}},
+    }}
+    grown = estimate(cost_inputs(assembly, templates=templates))
+    components = grown.by_component()
+    assert {"DynamoDB", "API Gateway", "Cognito"} <= set(components)
+    assert grown.monthly_total > base.monthly_total
+    row = next(r for r in grown.other_workflows if r["state_machine"] == "Batch")
+    assert row["distributed_map"]["transitions_per_item"] == 2
+    assert row["distributed_map"]["price_per_million_items"] > 2 * 1e6 * 0.025 / 1000  # transitions + Lambda
+    upload = lambda e: [i.monthly for i in e.items if i.component == "Step Functions"]  # noqa: E731
+    assert upload(grown) == upload(base)  # the batch machine is not started per upload
+
+
+def _functions(templates):
+    return {k: (s, r) for s, t in templates.items() for k, r in t["Resources"].items()
+            if r["Type"] == "AWS::Lambda::Function"}
+
