@@ -1,9 +1,9 @@
-"""`scones cost [--images-per-day N] [--region R] [--json] [-c KEY=VALUE ...]`
+"""`scones [-c KEY=VALUE ...] cost [--images-per-day N] [--region R] [--json]`
 
 Synthesizes the app in-process (as the tests and the local runtime do, with cdk.json's context and
-any `-c` overrides), reads the templates, and prices them with the pinned price table and the
-committed measurement. Exit codes: 0 done, 2 bad arguments (a non-positive --images-per-day, an
-unknown region, a malformed -c), each with a message naming the problem.
+the `scones -c` overrides), reads the templates, and prices them with the pinned price table and
+the committed measurement. Exit codes: 0 done, 2 bad arguments (a non-positive --images-per-day,
+an unknown region, a config value out of range), each with a message naming the problem.
 """
 from __future__ import annotations
 
@@ -33,13 +33,6 @@ def images_per_day(text: str) -> float:
     return value
 
 
-def context_pair(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key:
-        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    return key, value
-
-
 def cost_document(images: float, region: str, context: dict[str, Any] | None = None,
                   measurements_path: Path = DEFAULT_MEASUREMENTS, prices_path: Path = DEFAULT_PRICES) -> dict[str, Any]:
     """Synthesize, read the templates, price them: the `--json` document (see `report`)."""
@@ -67,11 +60,9 @@ def cost_document(images: float, region: str, context: dict[str, Any] | None = N
 
 
 def cmd_cost(args: argparse.Namespace) -> int:
-    from stacks.config import ConfigError
-
     try:
-        document = cost_document(args.images_per_day, args.region, dict(args.context or []))
-    except (UnknownRegionError, MissingPriceError, MeasurementError, ConfigError) as exc:
+        document = cost_document(args.images_per_day, args.region, dict(getattr(args, "config_overrides", {}) or {}))
+    except (UnknownRegionError, MissingPriceError, MeasurementError) as exc:
         print(f"scones cost: {exc}", file=sys.stderr)
         return 2
     if args.json:
@@ -88,12 +79,11 @@ def register(subparsers) -> None:
         "cost", help="monthly cost and cost per million images, from the synthesized templates",
         description="Price the configured deployment from its synthesized templates, the pinned price table "
                     "(scones/cost/data/prices.json) and the committed local measurement "
-                    "(scones/cost/data/measurements.json). No network.")
+                    "(scones/cost/data/measurements.json). No network. Config overrides go before the "
+                    "command: scones -c data_capture_sampling_percentage=10 cost")
     parser.add_argument("--images-per-day", type=images_per_day, default=DEFAULT_IMAGES_PER_DAY,
                         help=f"uploads a day (default {DEFAULT_IMAGES_PER_DAY:,})")
     parser.add_argument("--region", default=os.environ.get("CDK_DEFAULT_REGION") or "us-east-1",
                         help="AWS region of the price table (default: CDK_DEFAULT_REGION, else us-east-1)")
     parser.add_argument("--json", action="store_true", help="one JSON document instead of text")
-    parser.add_argument("-c", "--context", type=context_pair, action="append", metavar="KEY=VALUE",
-                        help="a CDK context override, as `cdk synth -c` (e.g. data_capture_sampling_percentage=10)")
     parser.set_defaults(func=cmd_cost)

@@ -9,5 +9,10 @@ from .model import BucketLayout
 
 def bucket_layout(config: Any) -> BucketLayout:
     """The data bucket's key prefixes the workflow writes under (to match its lifecycle rules)."""
-    return BucketLayout(incoming=config.incoming_prefix, quarantine=config.quarantine_prefix,
-                        capture=config.capture_prefix)
+    return BucketLayout(incoming=config.bucket.incoming_prefix, quarantine=config.bucket.quarantine_prefix,
+                        capture=config.bucket.capture_prefix)
+
+
+def confidence_threshold(config: Any) -> float:
+    """The routing threshold the measured run used (recorded with the measurement)."""
+    return config.decision.threshold

@@ -30,6 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from .config_view import confidence_threshold
 from .measurements import DEFAULT_MEASUREMENTS
 
 PHOTO_SIZE = (2048, 1536)
@@ -186,7 +187,7 @@ def measure(model: Path, per_class: int, workdir: Path) -> dict[str, Any]:
                 handlers = {logical: resource["Properties"]["Handler"] for logical, (_, resource)
                             in workflow.aws.assembly.resources("AWS::Lambda::Function").items()}
                 capture_dir = workflow.capture_dir
-                threshold = workflow.config.confidence_threshold
+                threshold = confidence_threshold(workflow.config)
         finally:
             sys.stdout = previous
     load_after = os.getloadavg()
@@ -232,8 +233,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(DEFAULT_MEASUREMENTS), help="where to write the measurement JSON")
     args = parser.parse_args(argv)
     from scones.local.run_cli import ensure_model
+    from stacks.config import load_config
 
-    model = ensure_model(Path(args.model) if args.model else None, log=lambda m: print(m, file=sys.stderr))
+    model = ensure_model(Path(args.model) if args.model else None, confidence_threshold(load_config()),
+                         log=lambda m: print(m, file=sys.stderr))
     with tempfile.TemporaryDirectory(prefix="scones-cost-measure-") as tmp:
         document = measure(model, args.per_class, Path(tmp))
     Path(args.out).write_text(json.dumps(document, indent=1) + "\n")

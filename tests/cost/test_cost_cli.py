@@ -25,13 +25,6 @@ def test_an_unknown_region_is_refused_naming_the_known_ones(capsys):
         assert region in error
 
 
-def test_a_malformed_context_override_is_refused(capsys):
-    with pytest.raises(SystemExit) as stopped:
-        main(["cost", "-c", "no-equals-sign"])
-    assert stopped.value.code == 2
-    assert "expected KEY=VALUE" in capsys.readouterr().err
-
-
 def test_json_document_for_the_configured_deployment(capsys):
     assert main(["cost", "--images-per-day", "1e3", "--region", "eu-central-1", "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
@@ -48,5 +41,12 @@ def test_json_document_for_the_configured_deployment(capsys):
 
 
 def test_a_config_value_out_of_range_is_refused(capsys):
-    assert main(["cost", "-c", "data_capture_sampling_percentage=150"]) == 2
+    assert main(["-c", "data_capture_sampling_percentage=150", "cost"]) == 2
     assert "data_capture_sampling_percentage" in capsys.readouterr().err
+
+
+def test_config_overrides_reach_the_synthesized_templates(capsys):
+    assert main(["-c", "endpoint_instance_type=ml.c5.large", "cost", "--images-per-day", "1000", "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["endpoint"]["instance_type"] == "ml.c5.large"
+    assert any(item["item"] == "ml.c5.large instance-hours" for item in document["items"])
