@@ -40,7 +40,7 @@ def cost_document(images: float, region: str, context: dict[str, Any] | None = N
 
     from .config_view import bucket_layout
     from .estimate import estimate, levers
-    from .inventory import read_inventory
+    from .inventory import describe, read_inventory
     from .model import CostInputs
     from .report import as_document
     from .usage import Assumptions
@@ -50,13 +50,15 @@ def cost_document(images: float, region: str, context: dict[str, Any] | None = N
     measurements = load_measurements(measurements_path)
     with tempfile.TemporaryDirectory(prefix="scones-cost-") as tmp:
         assembly = synthesize(Path(tmp) / "cdk.out", context=context or {})
-    inputs = CostInputs(inventory=read_inventory(assembly.templates), measurements=measurements, prices=prices,
+    inventory = read_inventory(assembly.templates)
+    inputs = CostInputs(inventory=inventory, measurements=measurements, prices=prices,
                         images_per_day=images, layout=bucket_layout(assembly.config), assumptions=Assumptions())
     result = estimate(inputs)
     m = measurements.document
     return as_document(result, levers(inputs, result), inputs.assumptions, table.provenance(),
                        {"source": os.path.relpath(measurements.source), "measured_on": m["measured_on"],
-                        "what": m["what"], "machine": m["machine"], "images": m["images"]})
+                        "what": m["what"], "machine": m["machine"], "images": m["images"]},
+                       describe(inventory))
 
 
 def cmd_cost(args: argparse.Namespace) -> int:

@@ -181,7 +181,7 @@ def walk(definition: dict[str, Any]) -> list[Path]:
         raise DefinitionError(f"StartAt {start!r} is not a state")
     paths: list[Path] = []
 
-    def visit(name: str, trail: tuple[Step, ...], seen: frozenset[str], failed_in: bool) -> None:
+    def visit(name: str, trail: tuple[Step, ...], seen: frozenset[str]) -> None:
         if name not in states:
             raise DefinitionError(f"a transition goes to {name!r}, which is not a state")
         state = states[name]
@@ -194,9 +194,9 @@ def walk(definition: dict[str, Any]) -> list[Path]:
             if target in seen:  # a loop: count one pass, flag it
                 paths.append(Path(_outcome(state, name), trail + (step,), has_loop=True))
                 continue
-            visit(target, trail + (step,), seen | {target}, through_catch)
+            visit(target, trail + (step,), seen | {target})
 
-    visit(start, (), frozenset({start}), False)
+    visit(start, (), frozenset({start}))
     return paths
 
 

@@ -22,7 +22,8 @@ from typing import Any
 
 from .definition import costliest, paths_by_outcome, walk
 from .inventory import Inventory, LifecycleRule
-from .model import CostInputs, Estimate, LineItem, _data_bucket, _endpoint, _lambdas, _requests, _storage, _workflow
+from .model import (CostInputs, Estimate, LineItem, data_bucket, endpoint_items, lambda_items, request_items,
+                    storage_items, workflow_items)
 from .operations import fixed_items, log_items, metric_and_alarm_items, review_items, training_items, xray_items
 from .usage import DAYS_PER_MONTH, image_usage, outcome_mix, path_usage
 
@@ -44,18 +45,19 @@ def estimate(inputs: CostInputs) -> Estimate:
     usage["s3.put"] += 1.0  # the upload itself (the driver app's PUT), before any execution
     images = inputs.images_per_day * DAYS_PER_MONTH
     warnings: list[str] = []
-    items: list[LineItem] = _workflow(machine, usage, images, p, a)
-    lambda_items, lambda_warnings = _lambdas(usage, images, inventory, m, p)
-    items += lambda_items
-    warnings += lambda_warnings
+    items: list[LineItem] = workflow_items(machine, usage, images, p, a)
+    function_lines, function_warnings = lambda_items(usage, images, inventory, m, p)
+    items += function_lines
+    warnings += function_warnings
     capture_day = 0.0
     sizing: dict[str, Any] = {}
     for endpoint in inventory.endpoints:
-        endpoint_items, sizing, endpoint_warnings, capture_day = _endpoint(endpoint, usage, inputs.images_per_day, m, p, a)
-        items += endpoint_items
+        endpoint_lines, sizing, endpoint_warnings, capture_day = endpoint_items(endpoint, usage, inputs.images_per_day,
+                                                                                m, p, a)
+        items += endpoint_lines
         warnings += endpoint_warnings
-    items += _requests(usage, images, p)
-    items += _storage(inputs, usage, capture_day)
+    items += request_items(usage, images, p)
+    items += storage_items(inputs, usage, capture_day)
     items += log_items(usage, images, inventory, p, a)
     items += metric_and_alarm_items(inventory, m, p)
     items += xray_items(machine, inventory, inputs.images_per_day, p, a)
@@ -87,7 +89,7 @@ def other_workflows(inputs: CostInputs) -> list[dict[str, Any]]:
             if step.distributed and step.item_paths:
                 item = costliest(list(step.item_paths))
                 usage = path_usage(item, inventory, m, a)
-                lambda_cost = sum(i.monthly for i in _lambdas(usage, 1e6, inventory, m, p)[0])
+                lambda_cost = sum(i.monthly for i in lambda_items(usage, 1e6, inventory, m, p)[0])
                 transitions = item.transitions * 1e6 * per_transition if step.child_execution_type != "EXPRESS" else 0.0
                 row["distributed_map"] = {
                     "state": step.name, "child_execution_type": step.child_execution_type,
@@ -129,7 +131,7 @@ def levers(inputs: CostInputs, base: Estimate | None = None) -> list[dict[str, A
             rows.append(_row(f"data capture at {percent} % (now {endpoint.capture_percent} %)", base, alternative,
                              "fewer captured records for the drift check: its minimum-record guard is reached later"
                              if percent < endpoint.capture_percent else "more captured traffic to store"))
-    bucket = _data_bucket(inventory, inputs.layout)
+    bucket = data_bucket(inventory, inputs.layout)
     if bucket is not None and bucket.rule_for(inputs.layout.incoming) is None:
         expiring = replace(bucket, rules=bucket.rules + (LifecycleRule(inputs.layout.incoming, None, None,
                                                                        UPLOAD_EXPIRY_DAYS),))

@@ -102,7 +102,7 @@ def _meters(usage: Counter, prefix: str) -> dict[str, float]:
     return {k.split(":", 1)[1]: v for k, v in usage.items() if k.startswith(prefix + ":")}
 
 
-def _workflow(machine: StateMachine, usage: Counter, images: float, p: Prices, a: Assumptions) -> list[LineItem]:
+def workflow_items(machine: StateMachine, usage: Counter, images: float, p: Prices, a: Assumptions) -> list[LineItem]:
     executions = usage[f"sfn.executions:{machine.logical_id}"] * images
     if machine.type == "EXPRESS":
         duration_s = math.ceil(usage[f"sfn.duration_ms:{machine.logical_id}"] / 100) / 10  # 100-ms steps
@@ -118,7 +118,7 @@ def _workflow(machine: StateMachine, usage: Counter, images: float, p: Prices, a
                      f"{transitions:.2f} per image over the outcome mix (paths of the definition)")]
 
 
-def _lambdas(usage: Counter, images: float, inventory: Inventory, m: Measurements, p: Prices) -> tuple[list[LineItem], list[str]]:
+def lambda_items(usage: Counter, images: float, inventory: Inventory, m: Measurements, p: Prices) -> tuple[list[LineItem], list[str]]:
     items, warnings = [], []
     for fn_id, per_image in sorted(_meters(usage, "lambda.invocations").items()):
         function = inventory.functions.get(fn_id)
@@ -153,7 +153,7 @@ def endpoint_instances(endpoint: Endpoint, invocations_per_day: float, a: Assump
             "bounds": [endpoint.min_capacity, endpoint.max_capacity]}
 
 
-def _endpoint(endpoint: Endpoint, usage: Counter, images_per_day: float, m: Measurements, p: Prices,
+def endpoint_items(endpoint: Endpoint, usage: Counter, images_per_day: float, m: Measurements, p: Prices,
               a: Assumptions) -> tuple[list[LineItem], dict[str, Any], list[str], float]:
     """Instance-hours (or serverless compute), data processed; returns capture bytes per day too."""
     invocations_day = usage["endpoint.invocations"] * images_per_day
@@ -197,7 +197,7 @@ def _endpoint(endpoint: Endpoint, usage: Counter, images_per_day: float, m: Meas
     return items, sizing, warnings, capture_day
 
 
-def _requests(usage: Counter, images: float, p: Prices) -> list[LineItem]:
+def request_items(usage: Counter, images: float, p: Prices) -> list[LineItem]:
     rows = [("S3", "PUT/COPY requests", "s3.put", p.get("s3.put_per_1k") / 1000,
              "the upload, plus the quarantine copy and reason of an invalid image"),
             ("S3", "GET/HEAD requests", "s3.get", p.get("s3.get_per_1k") / 1000, "serialize reads the upload (measured calls)"),
@@ -220,16 +220,16 @@ def stored_gb(daily_bytes: float, bucket: Bucket | None, prefix: str, month: int
     return daily_bytes * standard_days / GB, daily_bytes * ia_days / GB
 
 
-def _data_bucket(inventory: Inventory, layout: BucketLayout) -> Bucket | None:
+def data_bucket(inventory: Inventory, layout: BucketLayout) -> Bucket | None:
     log_targets = {b.logs_to for b in inventory.buckets.values() if b.logs_to}
     data = [b for b in inventory.buckets.values() if b.logical_id not in log_targets]
     matching = [b for b in data if any(r.prefix in (layout.capture, layout.quarantine) for r in b.rules)]
     return (matching or data or [None])[0]
 
 
-def _storage(inputs: CostInputs, usage: Counter, capture_day: float) -> list[LineItem]:
+def storage_items(inputs: CostInputs, usage: Counter, capture_day: float) -> list[LineItem]:
     a, p, inventory = inputs.assumptions, inputs.prices, inputs.inventory
-    bucket = _data_bucket(inventory, inputs.layout)
+    bucket = data_bucket(inventory, inputs.layout)
     quarantined = a.quarantined_share
     streams = [("uploads", inputs.layout.incoming, inputs.images_per_day * a.upload_bytes,
                 f"{a.upload_bytes / 1e6:g} MB per upload (assumed), kept"),

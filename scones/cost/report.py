@@ -9,7 +9,7 @@ Contract
         unit, unit_price, monthly, basis}], outcomes {outcome: {share, transitions, ...}}, endpoint,
         levers [{change, monthly_total, difference, per_million_images, gives_up}], other_workflows,
         one_off, warnings, assumptions, prices {as_of, basis, sources...}, measurement {measured_on,
-        what, machine, source}
+        what, machine, source}, inventory (what was read from the templates)
 """
 from __future__ import annotations
 
@@ -26,7 +26,8 @@ def _item(item) -> dict[str, Any]:
 
 
 def as_document(estimate: Estimate, levers: list[dict[str, Any]], assumptions: Assumptions,
-                provenance: dict[str, Any], measurement: dict[str, Any]) -> dict[str, Any]:
+                provenance: dict[str, Any], measurement: dict[str, Any],
+                inventory: dict[str, Any] | None = None) -> dict[str, Any]:
     return {
         "region": estimate.region,
         "images_per_day": estimate.images_per_day,
@@ -45,6 +46,7 @@ def as_document(estimate: Estimate, levers: list[dict[str, Any]], assumptions: A
         "assumptions": asdict(assumptions),
         "prices": provenance,
         "measurement": measurement,
+        "inventory": inventory or {},
     }
 
 

@@ -36,6 +36,7 @@ def test_json_document_for_the_configured_deployment(capsys):
     assert set(document["outcomes"]) == {"routed", "review", "quarantined", "failed"}
     assert {lever["change"].split(" ")[0] for lever in document["levers"]} == {"upload", "Serverless", "data", "uploads"}
     assert document["endpoint"]["instance_type"] == "ml.m5.large"
+    assert document["inventory"]["endpoints"][0]["max_capacity"] == 4 and document["inventory"]["alarms"] > 0
     # at 1,000 images a day the always-on endpoint is most of the bill
     assert max(document["by_component"], key=document["by_component"].get) == "SageMaker endpoint"
 
