@@ -4,6 +4,9 @@ VENV := .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+# The SageMaker Python SDK lives in a venv of its own (see requirements-sdk.in for why).
+SDK_VENV := .venv-sdk
+SDK_STAMP := $(SDK_VENV)/.installed
 CDK := node_modules/.bin/cdk
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
@@ -11,14 +14,20 @@ export JSII_DEPRECATED := quiet
 export AWS_EC2_METADATA_DISABLED := true
 PYTEST_ARGS ?=
 
-.PHONY: install test synth deploy destroy snapshot-update demo bench lint lock clean
+.PHONY: install test synth deploy destroy snapshot-update demo bench lint lock lock-sdk clean
 
-install: $(STAMP) node_modules/.installed
+install: $(STAMP) $(SDK_STAMP) node_modules/.installed
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip==25.3
 	$(PIP) install -q -c requirements.lock -e ".[test]"
+	touch $@
+
+$(SDK_STAMP): requirements-sdk.lock
+	test -x $(SDK_VENV)/bin/python || python3 -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install -q --upgrade pip==25.3
+	$(SDK_VENV)/bin/pip install -q -r requirements-sdk.lock
 	touch $@
 
 node_modules/.installed: package.json package-lock.json
@@ -52,6 +61,14 @@ bench: install
 # Refresh the frozen dependency set after changing pins in pyproject.toml.
 lock:
 	$(PIP) freeze --exclude-editable | grep -v '^-e ' > requirements.lock
+
+# Refresh the SDK venv's frozen set after changing requirements-sdk.in.
+lock-sdk:
+	rm -rf $(SDK_VENV) && python3 -m venv $(SDK_VENV)
+	$(SDK_VENV)/bin/pip install -q --upgrade pip==25.3
+	$(SDK_VENV)/bin/pip install -q -r requirements-sdk.in
+	$(SDK_VENV)/bin/pip freeze > requirements-sdk.lock
+	touch $(SDK_STAMP)
 
 clean:
 	rm -rf cdk.out .pytest_cache build

@@ -13,18 +13,26 @@ Request: `Content-Type` image/png, image/jpeg (or image/jpg), image/webp or appl
 composited onto white, converted to RGB and squashed to 32x32 with antialiased bicubic resampling
 (see training.imaging for why). Images over 40 megapixels or 20 MB are refused unread.
 
-Response (always JSON, UTF-8; the response content type is application/json):
+Response (always JSON, UTF-8):
   * default (`Accept` absent, `*/*`, `application/*` or `application/json`):
         [p_bicycle, p_motorcycle]                      calibrated probabilities
   * verbose (`Accept: application/json; verbose=true`):
         {"label": "bicycle", "confidence": 0.97,
          "probabilities": {"bicycle": 0.97, "motorcycle": 0.03}, "model_version": "r9-..."}
   A batch (N > 1 images in one tensor) gives a JSON list of N such items.
+  The container's response Content-Type is the toolkit's choice: the request's Accept, or
+  application/json when Accept is absent or `*/*`.
 
-Errors: every client mistake raises a subclass of `InferenceError` with `.status_code` and a
-clear `.message`: `InvalidImageError` 400 (empty, not an image, truncated/corrupt),
-`ImageTooLargeError` 413 (decompression-bomb guard), `UnsupportedContentTypeError` 415,
-`UnsupportedAcceptError` 406. A server should return `status_code` with `message`.
+Errors: every client mistake raises a subclass of `InferenceError`, which is the inference
+toolkit's own `BaseInferenceToolkitError`, so the toolkit's transformer answers with its
+`.status_code` (and the body "<message>\n<traceback>") instead of a 500:
+`InvalidImageError` 400 (empty, not an image, truncated/corrupt), `ImageTooLargeError` 413
+(decompression-bomb guard), `UnsupportedContentTypeError` 415, `UnsupportedAcceptError` 406.
+Any other exception is a 500 from the toolkit, and every 500 counts toward the endpoint's
+Invocation5XXErrors, which the blue/green rollback alarm watches: a client mistake must never
+be one. One case stays a 500 whatever the handlers do: a body that is not UTF-8 sent as
+text/csv or application/json fails inside the toolkit's transformer, which decodes those two
+types before any handler runs (measured with sagemaker-inference 1.10.1).
 
 Threads: the handlers do not change torch's thread count; a server wanting one thread per
 worker calls torch.set_num_threads(1) itself. One 32x32 image takes a few ms on one thread.
@@ -33,6 +41,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 
 import numpy as np
@@ -42,17 +51,38 @@ from training.artifact import classifier_from, extracted_artifact, load_metadata
 from training.imaging import ImageDecodeError, ImageTooLargeError as _DecodeTooLarge, prepare_image, to_input_tensor
 from training.model import CalibratedClassifier
 
+try:
+    from sagemaker_inference.errors import BaseInferenceToolkitError
+except ModuleNotFoundError:
+    class BaseInferenceToolkitError(Exception):
+        """The toolkit's error base where sagemaker-inference (a serving-container package) is not
+        installed: a training job evaluates its test channel through these handlers, and reads only
+        `status_code` and `message`. Same constructor and attributes as the toolkit's class.
+        """
+
+        def __init__(self, status_code: int, message: str, phrase: str):
+            super().__init__(status_code, message, phrase)
+            self.status_code, self.message, self.phrase = status_code, message, phrase
+
+
 SUPPORTED_CONTENT_TYPES = ("image/png", "image/jpeg", "image/jpg", "image/webp", "application/x-image")
 JSON_CONTENT_TYPE = "application/json"
 
 
-class InferenceError(Exception):
-    """A request the model cannot serve; `status_code` is the HTTP status a server should return."""
+class InferenceError(BaseInferenceToolkitError):
+    """A request the model cannot serve; `status_code` is the HTTP status the toolkit answers with.
+
+    `message` is the clear text for the caller; `phrase` (the HTTP reason phrase) is the status's
+    standard one.
+    """
     status_code = 400
 
     def __init__(self, message: str):
-        super().__init__(message)
-        self.message = message
+        status = type(self).status_code
+        super().__init__(status, message, HTTPStatus(status).phrase)
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class InvalidImageError(InferenceError):

@@ -86,6 +86,12 @@ def _client(read_timeout: float, connect_timeout: float) -> Any:
     return boto3.client("sagemaker-runtime", config=config)
 
 
+def reset_sagemaker_clients() -> None:
+    """Forget the cached clients, so the next call reads the environment again (e.g. a new
+    AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME when tests or the local runtime start another endpoint)."""
+    _client.cache_clear()
+
+
 def get_sagemaker_client(settings: Settings | None = None) -> Any:
     """Lazily created, cached sagemaker-runtime client (one per timeout configuration)."""
     settings = settings or Settings.from_env()

@@ -17,7 +17,7 @@ and `aws sagemaker-runtime invoke-endpoint` talk to the local model (any credent
 --inject-errors RATE fails that share (0..1) of runtime-API invocations on purpose: by default half
 ThrottlingException (HTTP 400) and half ModelError with OriginalStatusCode 500; change it while
 running with `curl -X POST URL/faults -d '{"rate": 0.5, "kind": "throttle"}'` (GET /faults shows it,
-GET /stats shows invocation counters). See scones/local/model_server.py for the error mapping.
+GET /stats shows invocation counters). See scones/local/model_server_errors.py for the error mapping.
 """
 from __future__ import annotations
 
@@ -52,7 +52,7 @@ _positive_int = _bounded(int, 1, what="an integer")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from scones.local.model_server import FAULT_KINDS
+    from scones.local.model_server_faults import FAULT_KINDS
 
     parser = subparsers.add_parser(
         "serve",

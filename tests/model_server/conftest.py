@@ -1,8 +1,10 @@
-"""Fixtures for the local model server: ONE tiny real model trained per test session, servers on free ports."""
+"""Fixtures for the local model server: ONE tiny real model trained per test session, servers on free ports,
+and the real SageMaker serving container (TorchServe's worker + the toolkit) to compare them with."""
 from __future__ import annotations
 
 import csv
 import io
+import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -10,10 +12,10 @@ import pytest
 from PIL import Image
 
 from tests.conftest import set_fake_aws_env
+from tests.model_server.server_support import CLASSIFY_CONTEXT, ENDPOINT
 
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES_DIR = ROOT / "tests" / "fixtures" / "images"
-ENDPOINT = "scones-vehicle-classifier"
 # `tiny_model_path` (a real, tiny training run) comes from tests/conftest.py.
 
 _AWS_ENV_CLEARED = ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", "ENDPOINT_NAME",
@@ -109,3 +111,41 @@ def runtime_client():
         return boto3.client("sagemaker-runtime", endpoint_url=url, config=config)
 
     return make
+
+
+@pytest.fixture(scope="session")
+def model_container_environment(assembly) -> dict[str, str]:
+    """The serving container's environment as the synthesized model stack declares it."""
+    from scones.local.cfn import Resolver
+
+    (_, model), = assembly.resources("AWS::SageMaker::Model").values()
+    return Resolver("123456789012", "us-east-1").resolve(model["Properties"]["PrimaryContainer"]["Environment"])
+
+
+@pytest.fixture(scope="session")
+def serving_container(tiny_model_path, model_container_environment, tmp_path_factory):
+    """The tiny model in the real SageMaker PyTorch serving container's Python side (tests/sagemaker_containers.py)."""
+    from tests.sagemaker_containers import ServingContainer
+
+    model_dir = tmp_path_factory.mktemp("opt_ml_model")
+    with tarfile.open(tiny_model_path) as archive:
+        archive.extractall(model_dir, filter="data")
+    with ServingContainer(model_dir, model_container_environment, tmp_path_factory.mktemp("torchserve")) as worker:
+        yield worker
+
+
+@pytest.fixture
+def classify_against(monkeypatch):
+    """classify_against(server) -> a function calling the real classify handler with the server as its endpoint."""
+    from lambdas.classify import handler as classify_handler
+
+    def point(server, endpoint_name: str = ENDPOINT):
+        monkeypatch.setenv("ENDPOINT_NAME", endpoint_name)
+        monkeypatch.setenv("MODEL_VERSION", server.model_version)
+        monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "SconesUnlimited")
+        monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
+        classify_handler.reset_sagemaker_clients()
+        return lambda event: classify_handler.handler(event, CLASSIFY_CONTEXT)
+
+    yield point
+    classify_handler.reset_sagemaker_clients()
