@@ -5,8 +5,9 @@
                  [--inject-errors RATE] [--fault-kind mixed|throttle|model-error|unavailable]
                  [--fault-seed N] [--workers N] [--torch-threads N] [--log-level LEVEL]
 
-Serves the SageMaker container contract (GET /ping, POST /invocations) and the SageMaker Runtime
-API (POST /endpoints/NAME/invocations), so after
+Serves the SageMaker container contract (GET /ping, POST /invocations, answered by the SageMaker
+PyTorch inference toolkit's handler service, as in the container) and the SageMaker Runtime API
+(POST /endpoints/NAME/invocations), so after
 
     export AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME=http://127.0.0.1:8080
 
@@ -75,7 +76,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="mixed = alternate ThrottlingException and ModelError 500 (default)")
     parser.add_argument("--fault-seed", type=int, default=0, help="seed of the fault RNG (default %(default)s)")
     parser.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                        help="requests predicted in parallel (default: one per CPU)")
+                        help="toolkit workers, i.e. requests predicted in parallel (default: one per CPU)")
     parser.add_argument("--torch-threads", type=_positive_int, default=1, metavar="N",
                         help="torch intra-op threads (default %(default)s: parallelism comes from --workers)")
     parser.add_argument("--log-level", default="info", choices=("critical", "error", "warning", "info", "debug"),
