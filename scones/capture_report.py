@@ -5,7 +5,7 @@
 
 The capture is a local folder (walked recursively for ``*.jsonl``), a single file, or
 ``s3://bucket/prefix`` (read with boto3, which honours ``AWS_ENDPOINT_URL``/``AWS_ENDPOINT_URL_S3``,
-so a local moto server works). Statistics come from :mod:`lambdas.drift`, the same code the scheduled
+so a local moto server works). Statistics come from `lambdas.drift`, the same code the scheduled
 drift Lambda runs. Without ``--json`` a readable summary is printed; with it the last stdout line is
 one JSON object (the report). The exit code is 0 whether or not drift is detected (this is a report);
 2 for unusable arguments (missing capture folder, unreadable baseline, bad dates or thresholds).
@@ -19,19 +19,15 @@ import sys
 from datetime import datetime, timezone
 from typing import Any
 
-from lambdas.drift.capture import DEFAULT_CLASS_NAMES, ParseResult, parse_inference_time, parse_paths
-from lambdas.drift.drift import (
-    CONFIDENCE_RANGE,
-    Baseline,
-    BaselineError,
-    DriftThresholds,
-    baseline_from_bytes,
-    bin_edges,
-    build_report,
-    histogram,
-    load_baseline,
-)
-from lambdas.drift.s3source import list_capture_objects, parse_s3_objects, parse_s3_uri, read_s3_bytes
+from lambdas.drift.capture import ParseResult, parse_paths
+from lambdas.drift.report import build_report
+from lambdas.drift.s3_capture import list_capture_objects, parse_s3_objects, read_s3_bytes
+from lambdas.drift.statistics import CONFIDENCE_RANGE, DriftThresholds, bin_edges, histogram
+from scones_contracts.baseline import Baseline, BaselineError
+from scones_contracts.capture import CaptureFormatError, parse_inference_time
+from scones_contracts.classes import CLASS_NAMES, parse_class_names
+from scones_contracts.decision import DEFAULT_THRESHOLD, THRESHOLD_RANGE, validate_threshold
+from scones_contracts.s3_uri import parse_s3_uri
 
 PROG = "scones capture-report"
 PLOT_FILES = {
@@ -60,7 +56,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--baseline", metavar="FILE",
                         help="baseline.json or model.tar.gz holding baseline.json (local path or s3:// URI)")
     parser.add_argument("--threshold", type=float, metavar="T",
-                        help="low-confidence threshold on the top probability (default: baseline's, else 0.93)")
+                        help=f"low-confidence threshold on the top probability, {THRESHOLD_RANGE} "
+                             f"(default: the baseline's, else {DEFAULT_THRESHOLD})")
     parser.add_argument("--since", metavar="ISO", help="only records with inferenceTime >= this (UTC if no offset)")
     parser.add_argument("--until", metavar="ISO", help="only records with inferenceTime <= this")
     parser.add_argument("--class-names", metavar="A,B",
@@ -84,7 +81,7 @@ def _parse_time(value: str | None, flag: str) -> datetime | None:
         return None
     try:
         return parse_inference_time(value)
-    except ValueError:
+    except CaptureFormatError:
         raise UsageError(f"{flag} {value!r} is not an ISO-8601 date/time (e.g. 2024-10-16T09:00:00Z)") from None
 
 
@@ -105,13 +102,13 @@ def _load_baseline(spec: str | None) -> Baseline | None:
         except Exception as err:
             raise UsageError(f"cannot read baseline {spec}: {err}") from None
         try:
-            return baseline_from_bytes(blob, origin=spec)
+            return Baseline.from_bytes(blob, origin=spec)
         except BaselineError as err:
             raise UsageError(f"unusable baseline: {err}") from None
     if not os.path.isfile(spec):
         raise UsageError(f"baseline file not found: {spec}")
     try:
-        return load_baseline(spec)
+        return Baseline.load(spec)
     except BaselineError as err:
         raise UsageError(f"unusable baseline: {err}") from None
 
@@ -134,8 +131,11 @@ def _read_capture(spec: str, n_classes: int) -> ParseResult:
 
 def build(args: argparse.Namespace) -> dict[str, Any]:
     """The report for parsed arguments (raises :class:`UsageError`)."""
-    if args.threshold is not None and not 0 < args.threshold < 1:
-        raise UsageError(f"--threshold must be in (0, 1), got {args.threshold}")
+    if args.threshold is not None:
+        try:
+            validate_threshold(args.threshold, "--threshold")
+        except ValueError as err:
+            raise UsageError(str(err)) from None
     for flag in ("psi_threshold", "class_mix_threshold", "low_confidence_delta"):
         if getattr(args, flag) <= 0:
             raise UsageError(f"--{flag.replace('_', '-')} must be positive")
@@ -146,13 +146,14 @@ def build(args: argparse.Namespace) -> dict[str, Any]:
     baseline = _load_baseline(args.baseline)
     names: tuple[str, ...]
     if args.class_names:
-        names = tuple(n.strip() for n in args.class_names.split(",") if n.strip())
-        if len(names) < 2 or len(set(names)) != len(names):
-            raise UsageError("--class-names needs at least two distinct names")
+        try:
+            names = parse_class_names(args.class_names, "--class-names")
+        except ValueError as err:
+            raise UsageError(str(err)) from None
         if baseline is not None and names != baseline.class_names:
             raise UsageError(f"--class-names {list(names)} differ from the baseline's {list(baseline.class_names)}")
     else:
-        names = baseline.class_names if baseline is not None else DEFAULT_CLASS_NAMES
+        names = baseline.class_names if baseline is not None else CLASS_NAMES
 
     parsed = _read_capture(args.capture, len(names))
     records = [r for r in parsed.records

@@ -10,7 +10,8 @@ DEFAULT_MAX_IMAGE_BYTES = 10 * 1024 * 1024
 MAX_IMAGE_BYTES_RANGE = (1024, 50 * 1024 * 1024)
 # ~ a 7000x5700 photo; above it Pillow refuses the image as a possible decompression bomb.
 DEFAULT_MAX_IMAGE_PIXELS = 40_000_000
-MAX_IMAGE_PIXELS_RANGE = (1024, 200_000_000)
+# The upper bound is Pillow's own guard (PIL.Image.MAX_IMAGE_PIXELS), which refuses larger images anyway.
+MAX_IMAGE_PIXELS_RANGE = (1024, 89_478_485)
 IMAGE_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "WEBP")
 
 # The rendition serialize puts into the workflow state: longest side, and a hard byte budget so

@@ -18,7 +18,7 @@ from pathlib import Path
 
 IGNORED_DIRS = ("__pycache__", ".pytest_cache")
 IGNORED_SUFFIXES = (".pyc", ".pyo")
-TRAINING_CODE_PACKAGES = ("training", "scones_contracts")
+TRAINING_CODE_PACKAGES = ("training", "scones_contracts", "scones_imaging")
 
 FileList = list[tuple[str, Path]]
 

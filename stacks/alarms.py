@@ -105,15 +105,16 @@ class OperationalAlarms:
         # Lambda errors/throttles: the state machine retries them, so one blip is absorbed (and a run
         # that still fails raises the alarm above at once). Alarm when they persist: in 2 of 3 five-minute
         # periods. No invocations -> no datapoints -> no errors (NOT_BREACHING).
-        for package, fn in (("serialize", wf.serialize_fn), ("classify", wf.classify_fn), ("filter", wf.filter_fn)):
-            title = package.capitalize()
-            self._alarm(f"{title}ErrorsAlarm", name=f"{package}-errors",
+        for package, fn in (("serialize", wf.serialize_fn), ("classify", wf.classify_fn),
+                            ("check_confidence", wf.check_confidence_fn)):
+            title, slug = package.title().replace("_", ""), package.replace("_", "-")
+            self._alarm(f"{title}ErrorsAlarm", name=f"{slug}-errors",
                         description=f"The {package} function keeps failing (errors in 2 of the last 3 five-minute "
                                     "periods). See its log group and X-Ray traces.",
                         metric=fn.metric_errors(period=FIVE_MINUTES, statistic="Sum"),
                         threshold=1, comparison=ge, evaluation_periods=3, datapoints_to_alarm=2,
                         missing=cw.TreatMissingData.NOT_BREACHING)
-            self._alarm(f"{title}ThrottlesAlarm", name=f"{package}-throttles",
+            self._alarm(f"{title}ThrottlesAlarm", name=f"{slug}-throttles",
                         description=f"The {package} function keeps being throttled (2 of the last 3 five-minute "
                                     "periods): raise the account's Lambda concurrency or reserve some for it.",
                         metric=fn.metric_throttles(period=FIVE_MINUTES, statistic="Sum"),

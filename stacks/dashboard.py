@@ -8,12 +8,13 @@ from aws_cdk import aws_lambda as lambda_
 from cdk_monitoring_constructs import DefaultDashboardFactory, MonitoringFacade
 from constructs import Construct
 
-from lambdas.filter.decision import label_metric_name
+from scones_contracts import metrics as metric_names
+from scones_contracts.classes import CLASS_NAMES
+from scones_contracts.endpoint import VARIANT_NAME
 
 from .config import SconesConfig
-from .drift_check import CLASS_NAMES
-from .monitoring_metrics import (ENDPOINT_VARIANT, SAGEMAKER_INSTANCE_NAMESPACE, MonitoringMetrics, WorkflowTargets,
-                                 service_name)
+from .functions import service_name
+from .monitoring_metrics import SAGEMAKER_INSTANCE_NAMESPACE, MonitoringMetrics, WorkflowTargets
 
 
 def operations_dashboard(scope: Construct, *, config: SconesConfig, workflow: WorkflowTargets,
@@ -34,13 +35,13 @@ def operations_dashboard(scope: Construct, *, config: SconesConfig, workflow: Wo
     facade.add_large_header("Image-routing workflow")
     facade.monitor_step_function(state_machine=wf.state_machine, human_readable_name="Image routing")
     for name, fn in (("Serialize", wf.serialize_fn), ("Classify", wf.classify_fn),
-                     ("Filter", wf.filter_fn), ("Drift check", drift_fn)):
+                     ("Check confidence", wf.check_confidence_fn), ("Drift check", drift_fn)):
         facade.monitor_lambda_function(lambda_function=fn, human_readable_name=name, is_iterator=False)
     facade.monitor_sqs_queue_with_dlq(queue=wf.review_queue, dead_letter_queue=wf.review_dlq,
                                       human_readable_name="Review queue")
     facade.monitor_sqs_queue(queue=wf.trigger_dlq, human_readable_name="Upload trigger DLQ")
 
-    facade.add_large_header(f"SageMaker endpoint {c.endpoint.name} ({ENDPOINT_VARIANT})")
+    facade.add_large_header(f"SageMaker endpoint {c.endpoint.name} ({VARIANT_NAME})")
     for widget in _endpoint_widgets(c, metrics):
         facade.add_widget(widget)
     facade.add_large_header("Model quality")
@@ -77,13 +78,14 @@ def _endpoint_widgets(config: SconesConfig, metrics: MonitoringMetrics) -> list[
 
 def _model_quality_widgets(config: SconesConfig, metrics: MonitoringMetrics) -> list[cw.IWidget]:
     c, m = config, metrics
-    serialize = {"service": service_name(c, "serialize")}
+    serialize = {metric_names.SERVICE_DIMENSION: service_name(c, "serialize")}
     return [
         cw.Row(
             cw.GraphWidget(title="Predictions by label", width=6, stacked=True, left=[
-                m.filter_metric(label_metric_name(label), label=label) for label in CLASS_NAMES]),
+                m.confidence_metric(metric_names.prediction_metric_name(label), label=label)
+                for label in CLASS_NAMES]),
             cw.GraphWidget(title="Top confidence", width=6, left=[
-                m.filter_metric("TopConfidence", statistic=s, label=f"TopConfidence {s}")
+                m.confidence_metric(metric_names.TOP_CONFIDENCE, statistic=s, label=f"TopConfidence {s}")
                 for s in ("Average", "p10")],
                 left_annotations=[cw.HorizontalAnnotation(value=c.decision.threshold,
                                                           label="routing threshold")]),
@@ -91,22 +93,22 @@ def _model_quality_widgets(config: SconesConfig, metrics: MonitoringMetrics) -> 
                            left_annotations=[cw.HorizontalAnnotation(value=c.monitoring.low_confidence_alarm_share,
                                                                      label="alarm")]),
             cw.GraphWidget(title="Uploads and quarantine", width=6, left=[
-                m.own_metric("ImagesReceived", serialize, label="Images received"),
-                m.own_metric("ImagesQuarantined", serialize, label="Images quarantined")]),
+                m.own_metric(metric_names.IMAGES_RECEIVED, serialize, label="Images received"),
+                m.own_metric(metric_names.IMAGES_QUARANTINED, serialize, label="Images quarantined")]),
         ),
         cw.Row(
             cw.GraphWidget(title=f"Drift vs training baseline ({c.drift.window_hours} h window)", width=8, left=[
-                m.drift_metric("DriftConfidencePSI", label="Confidence PSI"),
-                m.drift_metric("DriftClassMixShift", label="Class-mix shift (TVD)")],
+                m.drift_metric(metric_names.DRIFT_CONFIDENCE_PSI, label="Confidence PSI"),
+                m.drift_metric(metric_names.DRIFT_CLASS_MIX_SHIFT, label="Class-mix shift (TVD)")],
                 left_annotations=[cw.HorizontalAnnotation(value=c.drift.psi_alarm_threshold,
                                                           label="PSI alarm")]),
             cw.GraphWidget(title="Captured records in the window", width=8, left=[
-                m.drift_metric("CapturedRecords", label="Valid records"),
-                m.drift_metric("CaptureBadRecords", label="Bad records")],
+                m.drift_metric(metric_names.CAPTURED_RECORDS, label="Valid records"),
+                m.drift_metric(metric_names.CAPTURE_BAD_RECORDS, label="Bad records")],
                 left_annotations=[cw.HorizontalAnnotation(value=c.drift.min_records,
                                                           label="min records for drift")]),
             cw.GraphWidget(title="Captured traffic confidence", width=8, left=[
-                m.drift_metric("CaptureMeanConfidence", label="Mean confidence"),
-                m.drift_metric("CaptureLowConfidenceShare", label="Low-confidence share")]),
+                m.drift_metric(metric_names.CAPTURE_MEAN_CONFIDENCE, label="Mean confidence"),
+                m.drift_metric(metric_names.CAPTURE_LOW_CONFIDENCE_SHARE, label="Low-confidence share")]),
         ),
     ]

@@ -9,7 +9,7 @@ deployed model's training baseline at `s3://<data bucket>/<drift_baseline_key>` 
 (training/artifact.py); when the model stack's evaluation gate accepts a model it publishes that
 `baseline.json` at `drift_baseline_key` (its BaselineUri), so the check always compares with the
 deployed model. The key may also name a `model.tar.gz` holding `baseline.json`. Until the object
-exists every run fails on purpose (drift/handler.py) and the drift-check errors alarm says so.
+exists every run fails on purpose (lambdas/drift/handler.py) and the drift-check errors alarm says so.
 """
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from constructs import Construct
 
+from scones_contracts.capture import endpoint_capture_prefix
+from scones_contracts.classes import CLASS_NAMES
+
 from .config import SconesConfig
 from .data_stack import data_object_arn_finding
 from .functions import product_function
 from .nag import acknowledge
 
-# The classes of the model, in output order (as the classify function's CLASS_NAMES).
-CLASS_NAMES = ("bicycle", "motorcycle")
 DRIFT_TIMEOUT = Duration.minutes(5)
 DRIFT_MEMORY_MB = 512
 
@@ -45,7 +46,7 @@ class DriftCheck:
     @property
     def capture_prefix(self) -> str:
         """Where SageMaker writes this endpoint's capture: <capture_prefix><endpoint>/<variant>/YYYY/..."""
-        return f"{self.config.bucket.capture_prefix}{self.config.endpoint.name}/"
+        return endpoint_capture_prefix(self.config.bucket.capture_prefix, self.config.endpoint.name)
 
     def environment(self) -> dict[str, str]:
         """The drift handler's settings (lambdas/drift reads each of them)."""
@@ -55,9 +56,9 @@ class DriftCheck:
             "CAPTURE_PREFIX": self.capture_prefix,
             "BASELINE_S3_URI": f"s3://{self.bucket.bucket_name}/{c.bucket.baseline_key}",
             "WINDOW_HOURS": str(c.drift.window_hours),
-            # the filter's threshold, so the capture's low-confidence share matches live routing
+            # the routing threshold, so the capture's low-confidence share matches live routing
             "THRESHOLD": str(c.decision.threshold),
-            "METRICS_NAMESPACE": c.monitoring.metrics_namespace,
+            "POWERTOOLS_METRICS_NAMESPACE": c.monitoring.metrics_namespace,
             "ENDPOINT_NAME": c.endpoint.name,
             "PSI_THRESHOLD": str(c.drift.psi_alarm_threshold),
             "MIN_RECORDS": str(c.drift.min_records),

@@ -12,12 +12,17 @@ from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .config import SconesConfig
-from .lambda_bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, function_code
+from .lambda_bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, function_code, handler_path
 from .nag import acknowledge, acknowledge_xray
 
 PINNED_RUNTIME_REASON = (
     "Pinned to Python 3.12 on purpose, for every product function: the official Powertools layer build "
     "(python312-arm64), the bundled Pillow wheels (cp312) and the SageMaker PyTorch container (py312) move together.")
+
+
+def service_name(config: SconesConfig, package: str) -> str:
+    """A workflow function's Powertools `service` (its POWERTOOLS_SERVICE_NAME and metric dimension)."""
+    return f"{config.project_name}-{package.replace('_', '-')}"
 
 
 def log_retention(config: SconesConfig) -> logs.RetentionDays:
@@ -30,7 +35,7 @@ def product_function(scope: Construct, construct_id: str, *, config: SconesConfi
                      requirements: tuple[str, ...] = (), runtime: lambda_.Runtime = LAMBDA_RUNTIME,
                      tracing: bool = True, layers: Sequence[lambda_.ILayerVersion] | None = None,
                      description: str | None = None) -> lambda_.Function:
-    """`<construct_id>` with `<construct_id>Role` and `<construct_id>Logs`; handler `<package>.handler.<entry>`.
+    """`<construct_id>` with `<construct_id>Role` and `<construct_id>Logs`; handler `lambdas.<package>.handler.<entry>`.
 
     Tracing on (the default) acknowledges X-Ray's Resource '*' on the role; the pinned LAMBDA_RUNTIME
     acknowledges cdk-nag's latest-runtime rule (L1).
@@ -43,7 +48,7 @@ def product_function(scope: Construct, construct_id: str, *, config: SconesConfi
         scope, construct_id,
         runtime=runtime,
         architecture=LAMBDA_ARCHITECTURE,
-        handler=f"{package}.handler.{entry}",
+        handler=handler_path(package, entry),
         code=function_code(package, requirements),
         memory_size=memory_mb,
         timeout=timeout,

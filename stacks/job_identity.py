@@ -9,10 +9,11 @@ import hashlib
 import json
 import re
 
+from scones_contracts.model_artifact import TRAINING_ENTRY_POINT
+
 from .config import SconesConfig
 from .config_groups import CONFIG_FLAGS
 from .framework_images import image_entry
-from .sourcedir import TRAINING_ENTRY_POINT
 
 
 def sagemaker_hyperparameters(config: SconesConfig) -> dict[str, str | int | float]:

@@ -1,9 +1,19 @@
 """Lambda code assets built without Docker.
 
-Each function is its own package under `lambdas/`; its asset holds that package at the root
-(handler `serialize.handler.handler`) plus any pinned third-party wheels for the Lambda platform
-(Python 3.12 on arm64), installed with `pip --platform ... --only-binary=:all:` from PyPI into a
-local cache once and copied from there afterwards.
+Each function's asset mirrors the repository, so its code imports the same way in AWS, in tests and
+in the local runtime (handler `lambdas.<function>.handler.<entry>`)::
+
+    lambdas/__init__.py
+    lambdas/<function>/...      the function
+    lambdas/shared/...          what the product Lambdas share (observability, clients, payloads)
+    scones_contracts/...        the contracts between parts (standard library only)
+    scones_imaging/...          image decoding, for the functions that decode images
+    <pinned wheels>             third-party wheels for the Lambda platform (Python 3.12 on arm64),
+                                installed with `pip --platform ... --only-binary=:all:` from PyPI
+                                into a local cache once and copied from there afterwards
+
+Files are chosen by `scones_contracts.source_files`' one inclusion rule, and the asset hash is
+their content hash plus the pinned requirements and the platform: stable across machines.
 """
 from __future__ import annotations
 
@@ -17,6 +27,8 @@ import jsii
 from aws_cdk import AssetHashType, BundlingOptions, DockerImage, ILocalBundling
 from aws_cdk import aws_lambda as lambda_
 
+from scones_contracts.source_files import FileList, files_sha256, package_files, source_files
+
 ROOT = Path(__file__).resolve().parent.parent
 LAMBDAS_DIR = ROOT / "lambdas"
 WHEEL_CACHE = ROOT / ".cache" / "lambda-deps"
@@ -24,25 +36,29 @@ LAMBDA_PLATFORM = "manylinux2014_aarch64"
 LAMBDA_PYTHON = "3.12"
 LAMBDA_RUNTIME = lambda_.Runtime.PYTHON_3_12
 LAMBDA_ARCHITECTURE = lambda_.Architecture.ARM_64
-_IGNORED = ("__pycache__", "*.pyc", ".pytest_cache")
+SHARED_PACKAGE = "shared"
+PROJECT_PACKAGES = ("scones_contracts",)
+# Project packages only some functions need (the asset import test proves each asset complete).
+EXTRA_PROJECT_PACKAGES = {"serialize": ("scones_imaging",)}
 
 
-def source_files(package: str) -> list[Path]:
-    """The files that make up a function package, in a stable order."""
-    base = LAMBDAS_DIR / package
-    return sorted(p for p in base.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+def handler_path(package: str, entry: str = "handler") -> str:
+    """The Lambda `Handler` of a function package: `lambdas.<package>.handler.<entry>`."""
+    return f"{LAMBDAS_DIR.name}.{package}.handler.{entry}"
 
 
-def source_hash(package: str, requirements: tuple[str, ...]) -> str:
-    """Content hash of the package's source and its pinned requirements: stable across machines."""
-    digest = hashlib.sha256()
-    for path in source_files(package):
-        digest.update(str(path.relative_to(LAMBDAS_DIR)).encode())
-        digest.update(path.read_bytes())
-    for req in requirements:
-        digest.update(req.encode())
-    digest.update(f"{LAMBDA_PLATFORM}/{LAMBDA_PYTHON}".encode())
-    return digest.hexdigest()
+def asset_files(package: str) -> FileList:
+    """(path in the asset, source path) of every project file of the function's asset, sorted."""
+    files = [(f"{LAMBDAS_DIR.name}/__init__.py", LAMBDAS_DIR / "__init__.py")]
+    for folder in (package, SHARED_PACKAGE):
+        files += source_files(LAMBDAS_DIR / folder, f"{LAMBDAS_DIR.name}/{folder}/")
+    files += package_files(ROOT, PROJECT_PACKAGES + EXTRA_PROJECT_PACKAGES.get(package, ()))
+    return sorted(files)
+
+
+def asset_hash(package: str, requirements: tuple[str, ...]) -> str:
+    salt = "\n".join((*requirements, LAMBDA_PLATFORM, LAMBDA_PYTHON))
+    return files_sha256(asset_files(package), salt)
 
 
 def install_platform_requirements(requirements: tuple[str, ...]) -> Path:
@@ -66,39 +82,40 @@ def install_platform_requirements(requirements: tuple[str, ...]) -> Path:
     return target
 
 
+def write_asset(package: str, requirements: tuple[str, ...], output_dir: str | Path) -> Path:
+    """Lay out the function's asset (project files and platform wheels) in `output_dir`."""
+    out = Path(output_dir)
+    if requirements:
+        shutil.copytree(install_platform_requirements(requirements), out, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns(".complete"))
+    for name, source in asset_files(package):
+        target = out / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
+    return out
+
+
 @jsii.implements(ILocalBundling)
-class PackageWithWheels:
-    """Local bundling: copy the function package and its platform wheels into the asset folder."""
+class LocalAssetBundling:
+    """Local bundling (no Docker): `write_asset` into the folder CDK hands over."""
 
     def __init__(self, package: str, requirements: tuple[str, ...]) -> None:
         self.package = package
         self.requirements = requirements
 
     def try_bundle(self, output_dir: str, _options=None, **_kwargs) -> bool:
-        out = Path(output_dir)
-        if self.requirements:
-            shutil.copytree(install_platform_requirements(self.requirements), out, dirs_exist_ok=True,
-                            ignore=shutil.ignore_patterns(".complete"))
-        shutil.copytree(LAMBDAS_DIR / self.package, out / self.package, dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns(*_IGNORED))
+        write_asset(self.package, self.requirements, output_dir)
         return True
 
 
 def function_code(package: str, requirements: tuple[str, ...] = ()) -> lambda_.Code:
-    """The asset for one function package (with its pinned platform wheels, if any)."""
-    if not requirements:
-        return lambda_.Code.from_asset(
-            str(LAMBDAS_DIR),
-            exclude=["*", f"!{package}", f"!{package}/**", "**/__pycache__", "**/*.pyc"],
-            asset_hash_type=AssetHashType.CUSTOM,
-            asset_hash=source_hash(package, ()),
-        )
+    """The asset of one function package (see the module docstring for its layout)."""
     return lambda_.Code.from_asset(
         str(LAMBDAS_DIR / package),
         asset_hash_type=AssetHashType.CUSTOM,
-        asset_hash=source_hash(package, requirements),
+        asset_hash=asset_hash(package, requirements),
         bundling=BundlingOptions(
             image=DockerImage.from_registry("public.ecr.aws/sam/build-python3.12"),
-            local=PackageWithWheels(package, requirements),
+            local=LocalAssetBundling(package, requirements),
         ),
     )

@@ -40,7 +40,9 @@ from .data_stack import data_bucket_name
 from .framework_images import FrameworkImages
 from .job_identity import training_job_name
 from .serving_endpoint import ServingEndpoint
-from .sourcedir import DATA_FORMAT, SOURCEDIR_FORMAT, content_hash, sample_data_files, training_source_files
+from scones_contracts.source_files import files_sha256
+
+from .sourcedir import DATA_FORMAT, SOURCEDIR_FORMAT, sample_data_files, training_source_files
 from .training_job import TrainingJob
 
 
@@ -56,8 +58,8 @@ class ModelStack(Stack):
 
         images = FrameworkImages(self, config)
         code_files = training_source_files()
-        self.code_hash = content_hash(code_files, SOURCEDIR_FORMAT)
-        self.data_hash = content_hash(sample_data_files(), DATA_FORMAT)
+        self.code_hash = files_sha256(code_files, SOURCEDIR_FORMAT)
+        self.data_hash = files_sha256(sample_data_files(), DATA_FORMAT)
         self.training_job_name = training_job_name(config, self.code_hash, self.data_hash)
         self.model_version = self.training_job_name
 

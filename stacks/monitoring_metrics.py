@@ -3,7 +3,7 @@ constructs they are about (`WorkflowTargets`).
 
 * the endpoint's: namespace `AWS/SageMaker`, dimensions EndpointName + VariantName;
 * the workflow functions' own EMF metrics: namespace `config.monitoring.metrics_namespace`, dimension
-  `service` (the function's POWERTOOLS_SERVICE_NAME, `service_name`);
+  `service` (the function's POWERTOOLS_SERVICE_NAME, `functions.service_name`);
 * the drift check's: same namespace, dimension `EndpointName`, one datapoint per scheduled run.
 """
 from __future__ import annotations
@@ -16,10 +16,11 @@ from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 
-from .config import SconesConfig
+from scones_contracts import metrics as metric_names
+from scones_contracts.endpoint import VARIANT_NAME
 
-# The endpoint's single production variant (set by the model stack).
-ENDPOINT_VARIANT = "AllTraffic"
+from .config import SconesConfig
+from .functions import service_name
 SAGEMAKER_NAMESPACE = "AWS/SageMaker"
 # Instance metrics (CPU/memory/disk) of SageMaker endpoints live in their own namespace.
 SAGEMAKER_INSTANCE_NAMESPACE = "/aws/sagemaker/Endpoints"
@@ -34,7 +35,7 @@ class WorkflowTargets:
     state_machine: sfn.IStateMachine
     serialize_fn: lambda_.IFunction
     classify_fn: lambda_.IFunction
-    filter_fn: lambda_.IFunction
+    check_confidence_fn: lambda_.IFunction
     review_queue: sqs.IQueue
     review_dlq: sqs.IQueue
     trigger_dlq: sqs.IQueue
@@ -42,14 +43,9 @@ class WorkflowTargets:
     @classmethod
     def of(cls, workflow) -> "WorkflowTargets":
         return cls(state_machine=workflow.state_machine, serialize_fn=workflow.serialize_fn,
-                   classify_fn=workflow.classify_fn, filter_fn=workflow.filter_fn,
+                   classify_fn=workflow.classify_fn, check_confidence_fn=workflow.check_confidence_fn,
                    review_queue=workflow.review_queue, review_dlq=workflow.review_dlq,
                    trigger_dlq=workflow.trigger_dlq)
-
-
-def service_name(config: SconesConfig, package: str) -> str:
-    """The Powertools `service` dimension of a workflow function (its POWERTOOLS_SERVICE_NAME)."""
-    return f"{config.project_name}-{package}"
 
 
 class MonitoringMetrics:
@@ -62,22 +58,23 @@ class MonitoringMetrics:
                         namespace: str = SAGEMAKER_NAMESPACE, label: str | None = None) -> cw.Metric:
         return cw.Metric(namespace=namespace, metric_name=metric_name, statistic=statistic, period=period,
                          label=label,
-                         dimensions_map={"EndpointName": self.config.endpoint.name, "VariantName": ENDPOINT_VARIANT})
+                         dimensions_map={"EndpointName": self.config.endpoint.name, "VariantName": VARIANT_NAME})
 
     def own_metric(self, metric_name: str, dimensions: dict[str, str], statistic: str = "Sum",
                    period: Duration = FIVE_MINUTES, label: str | None = None) -> cw.Metric:
         return cw.Metric(namespace=self.config.monitoring.metrics_namespace, metric_name=metric_name, statistic=statistic,
                          period=period, label=label, dimensions_map=dimensions)
 
-    def filter_metric(self, metric_name: str, statistic: str = "Sum", period: Duration = FIVE_MINUTES,
-                      label: str | None = None) -> cw.Metric:
-        # The filter function emits every metric in the dimension set [service] (and, per model version,
-        # [service, ModelVersion]); [service] is the aggregate over model versions.
-        return self.own_metric(metric_name, {"service": service_name(self.config, "filter")}, statistic, period, label)
+    def confidence_metric(self, metric_name: str, statistic: str = "Sum", period: Duration = FIVE_MINUTES,
+                          label: str | None = None) -> cw.Metric:
+        # The check_confidence function emits every metric in the dimension set [service] (and, per model
+        # version, [service, ModelVersion]); [service] is the aggregate over model versions.
+        dimensions = {metric_names.SERVICE_DIMENSION: service_name(self.config, "check_confidence")}
+        return self.own_metric(metric_name, dimensions, statistic, period, label)
 
     def drift_metric(self, metric_name: str, statistic: str = "Maximum", label: str | None = None) -> cw.Metric:
         # Maximum: a retried run re-publishes the same window's figures, which must not add up.
-        return self.own_metric(metric_name, {"EndpointName": self.config.endpoint.name}, statistic,
+        return self.own_metric(metric_name, {metric_names.ENDPOINT_DIMENSION: self.config.endpoint.name}, statistic,
                                Duration.hours(self.config.drift.schedule_hours), label)
 
     def low_confidence_share(self, period: Duration = LOW_CONFIDENCE_PERIOD) -> cw.MathExpression:
@@ -86,8 +83,8 @@ class MonitoringMetrics:
         minimum = self.config.monitoring.low_confidence_min_predictions
         return cw.MathExpression(
             expression=f"IF((low + confident) >= {minimum}, low / (low + confident), 0)",
-            using_metrics={"low": self.filter_metric("LowConfidencePredictions", period=period),
-                           "confident": self.filter_metric("ConfidentPredictions", period=period)},
+            using_metrics={"low": self.confidence_metric(metric_names.LOW_CONFIDENCE_PREDICTIONS, period=period),
+                           "confident": self.confidence_metric(metric_names.CONFIDENT_PREDICTIONS, period=period)},
             label="Low-confidence share", period=period,
         )
 
@@ -96,7 +93,7 @@ class MonitoringMetrics:
         # sample in its report); alarm on it only when the window held drift_min_records records.
         return cw.MathExpression(
             expression=f"IF(records >= {self.config.drift.min_records}, psi, 0)",
-            using_metrics={"psi": self.drift_metric("DriftConfidencePSI"),
-                           "records": self.drift_metric("CapturedRecords")},
+            using_metrics={"psi": self.drift_metric(metric_names.DRIFT_CONFIDENCE_PSI),
+                           "records": self.drift_metric(metric_names.CAPTURED_RECORDS)},
             label="Confidence PSI (enough records)", period=Duration.hours(self.config.drift.schedule_hours),
         )

@@ -5,7 +5,7 @@ What it watches
       constructs from the workflow stack (CloudFormation exports; see `build_app`);
     * the SageMaker endpoint, by name (`config.endpoint.name`, variant `AllTraffic`), so this stack
       does not depend on how or by which stack the endpoint is deployed;
-    * model quality from our own metrics: the EMF metrics of the filter/serialize Lambdas
+    * model quality from our own metrics: the EMF metrics of the check_confidence/serialize Lambdas
       (namespace `config.monitoring.metrics_namespace`, dimension `service`) and the drift metrics the drift
       Lambda publishes (same namespace, dimension `EndpointName`).
 
@@ -23,9 +23,9 @@ from .config import SconesConfig
 from .dashboard import operations_dashboard
 from .data_stack import data_bucket_name
 from .drift_check import DriftCheck
-from .monitoring_metrics import ENDPOINT_VARIANT, MonitoringMetrics, WorkflowTargets
+from .monitoring_metrics import MonitoringMetrics, WorkflowTargets
 
-__all__ = ["ENDPOINT_VARIANT", "MonitoringStack", "WorkflowTargets"]
+__all__ = ["MonitoringStack", "WorkflowTargets"]
 
 
 class MonitoringStack(Stack):

@@ -10,12 +10,13 @@ from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_sagemaker as sagemaker
 from constructs import Construct
 
+from scones_contracts.endpoint import VARIANT_NAME
+from scones_contracts.model_artifact import INFERENCE_ENTRY_POINT
+
 from .config import SconesConfig
 from .framework_images import FrameworkImages
 from .sagemaker_role import sagemaker_execution_role
 
-VARIANT_NAME = "AllTraffic"
-INFERENCE_ENTRY_POINT = "inference.py"
 SCALE_IN_COOLDOWN = Duration.minutes(5)
 SCALE_OUT_COOLDOWN = Duration.minutes(1)
 BLUE_GREEN_PROVISIONING_MARGIN_SECONDS = 30 * 60

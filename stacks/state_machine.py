@@ -23,10 +23,11 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
+from scones_contracts.events import (OUTCOME_QUARANTINED, OUTCOME_REVIEW, OUTCOME_ROUTED, REVIEW_LOW_CONFIDENCE,
+                                     REVIEW_PROCESSING_FAILED, ROUTING_EVENT_DETAIL_TYPE, ROUTING_EVENT_SOURCE)
+
 from .config import SconesConfig
 
-ROUTING_EVENT_SOURCE = "scones.vehicle-classifier"
-ROUTING_EVENT_DETAIL_TYPE = "Vehicle Classified"
 # Errors of the Lambda service itself (not of our code) that are worth another attempt.
 LAMBDA_TRANSIENT_ERRORS = [
     "Lambda.ServiceException",
@@ -47,7 +48,7 @@ class WorkflowResources:
     bucket: s3.IBucket
     serialize_fn: lambda_.IFunction
     classify_fn: lambda_.IFunction
-    filter_fn: lambda_.IFunction
+    check_confidence_fn: lambda_.IFunction
     routing_bus: events.IEventBus
     review_queue: sqs.IQueue
 
@@ -124,7 +125,7 @@ class ImageRoutingStateMachineBuilder:
 
     def _create_check_confidence_step(self, failure: sfn.IChainable) -> sfn.IChainable:
         step = self._lambda_step(
-            "Check confidence", self.r.filter_fn,
+            "Check confidence", self.r.check_confidence_fn,
             {"classification": sfn.JsonPath.object_at("$.classification")},
             "$.decision", failure,
         )
@@ -162,7 +163,7 @@ class ImageRoutingStateMachineBuilder:
         )
         self._retry_integration(publish)
         publish.add_catch(failure, errors=["States.ALL"], result_path="$.error")
-        return publish.next(self._decision_outcome("Routed", "routed", {"event_id.$": "$.routing.event_id"}))
+        return publish.next(self._decision_outcome("Routed", OUTCOME_ROUTED, {"event_id.$": "$.routing.event_id"}))
 
     def _create_review_path(self, failure: sfn.IChainable) -> sfn.IChainable:
         d = "$.decision"
@@ -170,7 +171,7 @@ class ImageRoutingStateMachineBuilder:
             self.scope, "Route to review",
             queue=self.r.review_queue,
             message_body=sfn.TaskInput.from_object({
-                "reason": "low_confidence",
+                "reason": REVIEW_LOW_CONFIDENCE,
                 "bucket": sfn.JsonPath.string_at("$.bucket"),
                 "key": sfn.JsonPath.string_at("$.key"),
                 "etag": sfn.JsonPath.string_at("$.etag"),
@@ -186,7 +187,7 @@ class ImageRoutingStateMachineBuilder:
         )
         self._retry_integration(send)
         send.add_catch(failure, errors=["States.ALL"], result_path="$.error")
-        return send.next(self._decision_outcome("Sent to review", "review", {"message_id.$": "$.review.message_id"}))
+        return send.next(self._decision_outcome("Sent to review", OUTCOME_REVIEW, {"message_id.$": "$.review.message_id"}))
 
     def _decision_outcome(self, name: str, outcome: str, extra: dict[str, str]) -> sfn.Pass:
         """The execution's output for a classified image: what happened and why."""
@@ -238,7 +239,7 @@ class ImageRoutingStateMachineBuilder:
             self._retry_integration(step)
             step.add_catch(failure, errors=["States.ALL"], result_path="$.error")
         return copy.next(record).next(sfn.Pass(self.scope, "Quarantined", parameters={
-            "outcome": "quarantined",
+            "outcome": OUTCOME_QUARANTINED,
             "bucket.$": "$.image.bucket", "key.$": "$.image.key", "etag.$": "$.image.etag",
             "reason_code.$": "$.image.reason_code", "reason.$": "$.image.reason",
             "quarantine_key.$": "$.image.quarantine_key", "reason_key.$": "$.image.reason_key",
@@ -251,7 +252,7 @@ class ImageRoutingStateMachineBuilder:
             self.scope, "Report failure to review",
             queue=self.r.review_queue,
             message_body=sfn.TaskInput.from_object({
-                "reason": "processing_failed",
+                "reason": REVIEW_PROCESSING_FAILED,
                 "bucket": sfn.JsonPath.string_at("$.bucket"),
                 "key": sfn.JsonPath.string_at("$.key"),
                 "etag": sfn.JsonPath.string_at("$.etag"),

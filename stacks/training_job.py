@@ -39,13 +39,15 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import custom_resources as cr
 from constructs import Construct
 
+from scones_contracts.model_artifact import TRAINING_ENTRY_POINT
+
 from .config import SconesConfig
 from .framework_images import FrameworkImages
 from .functions import log_retention, product_function
 from .job_identity import json_hyperparameter, sagemaker_hyperparameters
 from .nag import acknowledge, function_versions_finding, resource_finding
 from .sagemaker_role import sagemaker_execution_role
-from .sourcedir import SAMPLE_DATA_DIR, TRAINING_DIR, TRAINING_ENTRY_POINT, SourceDirBundling
+from .sourcedir import SAMPLE_DATA_DIR, TRAINING_DIR, SourceDirBundling
 
 # CloudFormation waits at most 3600 s for a custom resource; the Provider's waiter gets all of it.
 PROVIDER_TOTAL_TIMEOUT = Duration.hours(1)

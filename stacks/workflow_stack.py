@@ -13,8 +13,11 @@ from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from constructs import Construct
 
+from scones_contracts.classes import CLASS_NAMES
+from scones_contracts.images import IMAGE_FORMATS
+
 from .config import SconesConfig
-from .functions import log_retention, product_function
+from .functions import log_retention, product_function, service_name
 from .data_stack import data_bucket_name, data_object_arn_finding
 from .lambda_bundling import LAMBDA_PYTHON
 from .nag import acknowledge, function_versions_finding
@@ -51,7 +54,7 @@ class WorkflowStack(Stack):
                 "MAX_IMAGE_BYTES": str(config.images.max_bytes),
                 "MAX_IMAGE_PIXELS": str(config.images.max_pixels),
                 "PAYLOAD_MAX_SIDE": str(config.images.payload_max_side),
-                "ALLOWED_FORMATS": "PNG,JPEG,WEBP",
+                "ALLOWED_FORMATS": ",".join(IMAGE_FORMATS),
             },
             requirements=(PILLOW_REQUIREMENT,),
         )
@@ -72,7 +75,7 @@ class WorkflowStack(Stack):
             "ClassifyVehicle", "classify", config.functions.classify_memory_mb, Duration.seconds(30),
             {
                 "ENDPOINT_NAME": endpoint_name,
-                "CLASS_NAMES": "bicycle,motorcycle",
+                "CLASS_NAMES": ",".join(CLASS_NAMES),
                 "MODEL_VERSION": model_version,
                 "INVOKE_TIMEOUT_SECONDS": "20",
             },
@@ -84,8 +87,8 @@ class WorkflowStack(Stack):
                                                        resource_name=endpoint_name.lower())],
         ))
 
-        self.filter_fn = self._create_function(
-            "FilterLowConfidence", "filter", config.functions.filter_memory_mb, Duration.seconds(10),
+        self.check_confidence_fn = self._create_function(
+            "CheckConfidence", "check_confidence", config.functions.filter_memory_mb, Duration.seconds(10),
             {"THRESHOLD": str(config.decision.threshold)},
         )
 
@@ -118,7 +121,7 @@ class WorkflowStack(Stack):
             role_description=f"Least-privilege role of the {package} function",
             memory_mb=memory_mb, timeout=timeout, layers=[self.powertools_layer],
             environment={
-                "POWERTOOLS_SERVICE_NAME": f"{self.config.project_name}-{package}",
+                "POWERTOOLS_SERVICE_NAME": service_name(self.config, package),
                 "POWERTOOLS_METRICS_NAMESPACE": self.config.monitoring.metrics_namespace,
                 "LOG_LEVEL": "INFO",
                 **environment,
@@ -129,7 +132,7 @@ class WorkflowStack(Stack):
     def _create_state_machine(self) -> sfn.StateMachine:
         resources = WorkflowResources(
             bucket=self.bucket, serialize_fn=self.serialize_fn, classify_fn=self.classify_fn,
-            filter_fn=self.filter_fn, routing_bus=self.routing_bus, review_queue=self.review_queue,
+            check_confidence_fn=self.check_confidence_fn, routing_bus=self.routing_bus, review_queue=self.review_queue,
         )
         definition = ImageRoutingStateMachineBuilder(self, self.config, resources).build()
         log_group = logs.LogGroup(self, "StateMachineLogs", retention=self.log_retention,
@@ -149,7 +152,7 @@ class WorkflowStack(Stack):
         return machine
 
     def _acknowledge_state_machine_findings(self, machine: sfn.StateMachine) -> None:
-        functions = (self.serialize_fn, self.classify_fn, self.filter_fn)
+        functions = (self.serialize_fn, self.classify_fn, self.check_confidence_fn)
         acknowledge(machine, "IAM5",
                     "CDK's LambdaInvoke grant covers '<function-arn>:*', i.e. the versions and aliases of our own "
                     "three functions and nothing else.",

@@ -12,6 +12,9 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+# What the workflow stack sets for every function; a handler imported by a test runs under these.
+os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "scones-test")
+os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SconesUnlimited")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 os.environ.setdefault("JSII_DEPRECATED", "quiet")
 

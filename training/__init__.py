@@ -1,8 +1,10 @@
 """Bicycle-vs-motorcycle classifier: training, packaging, serving and evaluation (PyTorch, CPU-friendly).
 
 Module map (small modules; import what you need, nothing heavy happens on `import training`):
-    constants    class names, input size, normalisation, the 0.93 threshold, sample-data path
-    imaging      bytes -> upright RGB 32x32 -> normalised tensor (shared by training and serving)
+    constants    input size, normalisation, sample-data path (class names and the threshold are
+                 contracts: scones_contracts.classes / .decision)
+    imaging      bytes -> (scones_imaging: checked, upright RGB) -> 32x32 -> normalised tensor
+                 (shared by training and serving)
     dataset      .lst + image folder -> LabeledImages; stratified validation split
     etl          CIFAR-100 python archive -> PNGs + train.lst/test.lst
     augment      pad-crop, flip, cutout, CutMix as seeded torch ops
@@ -10,8 +12,8 @@ Module map (small modules; import what you need, nothing heavy happens on `impor
     calibration  temperature scaling by NLL minimisation
     trainer      the training loop (deterministic for seed + threads)
     pipeline     train -> calibrate -> metadata/baseline -> artifact (scones train and train.py)
-    artifact     deterministic model.tar.gz writer and readers
-    fingerprint  data/code sha256 and model_version
+    artifact     model.tar.gz writer and readers (tarball, names and baseline from scones_contracts)
+    fingerprint  data/code sha256 and model_version (the code hash is scones_contracts.source_files')
     serve        SageMaker handlers model_fn/input_fn/predict_fn/output_fn + error classes
     metrics      accuracy, coverage, selective accuracy, ECE, confusion, NLL
     plots        confusion matrix, reliability diagram, confidence histogram (matplotlib Agg)

@@ -1,19 +1,19 @@
-"""The model artifact: a deterministic `model.tar.gz` in the SageMaker PyTorch layout, and readers.
+"""The model artifact: a deterministic `model.tar.gz` in the SageMaker PyTorch layout, and its readers.
 
-Layout (also the layout of an extracted directory):
+Layout (also the layout of an extracted directory; names from `scones_contracts.model_artifact`):
     model.pth               state_dict of the ResNet-9 ensemble (fp32; `members.<k>.` per member)
-    metadata.json           class names, input size, normalisation, temperature, validation
+    metadata.json           class names, input size, normalisation, temperature, threshold, validation
                             metrics, hyperparameters, fingerprint, model_version
-    baseline.json           calibrated confidences on the validation split (drift checker input)
+    baseline.json           the drift baseline (`scones_contracts.baseline.Baseline`)
     code/inference.py       thin shim re-exporting the handlers of training.serve
-    code/training/*.py      this package, so the endpoint runs the exact training-time preprocessing
+    code/<package>/...      the training code set (`scones_contracts.source_files.training_code_files`),
+                            so the endpoint runs the exact training-time preprocessing
 
-Tar members are sorted with fixed mtime/uid/gid/mode and the gzip header has mtime 0, so the same
-weights and metadata always give the same bytes (and the same S3 ETag).
+The tarball is written by `scones_contracts.tarball` (sorted members, fixed metadata, no gzip
+timestamp), so the same weights and metadata always give the same bytes (and the same S3 ETag).
 """
 from __future__ import annotations
 
-import gzip
 import io
 import json
 import tarfile
@@ -24,20 +24,23 @@ from typing import Iterator
 
 import torch
 
-from training.fingerprint import PACKAGE_DIR, training_code_files
+from scones_contracts.baseline import Baseline, BaselineError
+from scones_contracts.model_artifact import (ARTIFACT_NAME, BASELINE_FILE, CODE_DIR, INFERENCE_ENTRY_POINT,
+                                             METADATA_FILE, WEIGHTS_FILE)
+from scones_contracts.source_files import training_code_files
+from scones_contracts.tarball import TarballError, read_member, write_tar_gz
+from training.fingerprint import CODE_ROOT
 from training.model import CalibratedClassifier, Ensemble, ResNet9
 
-ARTIFACT_NAME = "model.tar.gz"
-WEIGHTS_FILE = "model.pth"
-METADATA_FILE = "metadata.json"
-BASELINE_FILE = "baseline.json"
-CODE_DIR = "code"
-FIXED_MTIME = 0
+__all__ = ["ARTIFACT_NAME", "ArtifactError", "artifact_files", "classifier_from", "extracted_artifact",
+           "load_baseline", "load_classifier", "load_metadata", "load_state_dict", "write_artifact_dir",
+           "write_artifact_tar"]
 
 INFERENCE_SHIM = '''"""SageMaker PyTorch inference entry point.
 
-The handlers live in training.serve, shipped beside this file as code/training/, so the endpoint
-runs the same preprocessing and prediction code as training and `scones evaluate`.
+The handlers live in training.serve, shipped beside this file as code/training/ (with the packages
+it imports, code/scones_contracts/ and code/scones_imaging/), so the endpoint runs the same
+preprocessing and prediction code as training and `scones evaluate`.
 """
 import os
 import sys
@@ -76,51 +79,22 @@ def state_dict_bytes(network: torch.nn.Module) -> bytes:
     return buffer.getvalue()
 
 
-def artifact_files(network: torch.nn.Module, metadata: dict, baseline: dict,
-                   package_dir: Path = PACKAGE_DIR) -> dict[str, bytes]:
+def artifact_files(network: torch.nn.Module, metadata: dict, baseline: Baseline,
+                   code_root: Path = CODE_ROOT) -> dict[str, bytes]:
     """Every file of the artifact as {relative posix path: bytes}."""
     files = {
         WEIGHTS_FILE: state_dict_bytes(network),
         METADATA_FILE: json_bytes(metadata),
-        BASELINE_FILE: json_bytes(baseline),
-        f"{CODE_DIR}/inference.py": INFERENCE_SHIM.encode("utf-8"),
+        BASELINE_FILE: baseline.to_json_bytes(),
+        f"{CODE_DIR}/{INFERENCE_ENTRY_POINT}": INFERENCE_SHIM.encode("utf-8"),
     }
-    for path in training_code_files(package_dir):
-        files[f"{CODE_DIR}/training/{path.relative_to(package_dir).as_posix()}"] = path.read_bytes()
+    for name, path in training_code_files(code_root):
+        files[f"{CODE_DIR}/{name}"] = path.read_bytes()
     return files
 
 
-def _tar_info(name: str, size: int | None) -> tarfile.TarInfo:
-    info = tarfile.TarInfo(name)
-    info.mtime, info.uid, info.gid, info.uname, info.gname = FIXED_MTIME, 0, 0, "", ""
-    if size is None:
-        info.type, info.mode = tarfile.DIRTYPE, 0o755
-    else:
-        info.size, info.mode = size, 0o644
-    return info
-
-
-def tar_gz_bytes(files: dict[str, bytes]) -> bytes:
-    """Deterministic tar.gz: sorted members (directories first in path order), fixed metadata."""
-    directories = sorted({"/".join(name.split("/")[:i]) for name in files for i in range(1, name.count("/") + 1)})
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
-        for name in sorted(list(files) + directories):
-            if name in files:
-                archive.addfile(_tar_info(name, len(files[name])), io.BytesIO(files[name]))
-            else:
-                archive.addfile(_tar_info(name, None))
-    compressed = io.BytesIO()
-    with gzip.GzipFile(filename="", mode="wb", fileobj=compressed, mtime=0, compresslevel=9) as gz:
-        gz.write(raw.getvalue())
-    return compressed.getvalue()
-
-
 def write_artifact_tar(out_path: Path, files: dict[str, bytes]) -> Path:
-    out_path = Path(out_path)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out_path.write_bytes(tar_gz_bytes(files))
-    return out_path
+    return write_tar_gz(out_path, files)
 
 
 def write_artifact_dir(out_dir: Path, files: dict[str, bytes]) -> Path:
@@ -135,37 +109,28 @@ def write_artifact_dir(out_dir: Path, files: dict[str, bytes]) -> Path:
 
 # ---------------------------------------------------------------- reading back
 
-def _read_member(path: Path, name: str) -> bytes:
-    path = Path(path)
-    if path.is_dir():
-        target = path / name
-        if not target.is_file():
-            raise ArtifactError(f"{path}: no {name}")
-        return target.read_bytes()
+def _read_member(path: Path | str, name: str) -> bytes:
     try:
-        with tarfile.open(path, "r:gz") as archive:
-            handle = archive.extractfile(name)
-            if handle is None:
-                raise ArtifactError(f"{path}: {name} is not a regular file")
-            return handle.read()
-    except KeyError:
-        raise ArtifactError(f"{path}: no {name}") from None
-    except (tarfile.TarError, OSError) as exc:
-        raise ArtifactError(f"{path}: not a readable model.tar.gz ({exc})") from exc
+        return read_member(path, name)
+    except TarballError as exc:
+        raise ArtifactError(str(exc)) from None
 
 
 def load_metadata(path: Path | str) -> dict:
     """metadata.json from a model.tar.gz or an extracted artifact directory."""
-    return json.loads(_read_member(Path(path), METADATA_FILE))
+    return json.loads(_read_member(path, METADATA_FILE))
 
 
-def load_baseline(path: Path | str) -> dict:
-    """baseline.json (validation confidences for the drift checker)."""
-    return json.loads(_read_member(Path(path), BASELINE_FILE))
+def load_baseline(path: Path | str) -> Baseline:
+    """The drift baseline from a model.tar.gz or an extracted artifact directory."""
+    try:
+        return Baseline.from_bytes(_read_member(path, BASELINE_FILE), origin=f"{path}!{BASELINE_FILE}")
+    except BaselineError as exc:
+        raise ArtifactError(str(exc)) from None
 
 
 def load_state_dict(path: Path | str) -> dict[str, torch.Tensor]:
-    return torch.load(io.BytesIO(_read_member(Path(path), WEIGHTS_FILE)), map_location="cpu", weights_only=True)
+    return torch.load(io.BytesIO(_read_member(path, WEIGHTS_FILE)), map_location="cpu", weights_only=True)
 
 
 def classifier_from(metadata: dict, state_dict: dict[str, torch.Tensor]) -> CalibratedClassifier:

@@ -11,7 +11,8 @@ import os
 import sys
 from pathlib import Path
 
-from training.constants import DEFAULT_THRESHOLD, SAMPLE_DATA_DIR
+from scones_contracts.decision import DEFAULT_THRESHOLD
+from training.constants import SAMPLE_DATA_DIR
 
 
 def _log(message: str) -> None:

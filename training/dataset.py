@@ -15,7 +15,8 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 import torch
 
-from training.constants import CLASS_NAMES, INPUT_SIZE
+from scones_contracts.classes import CLASS_NAMES
+from training.constants import INPUT_SIZE
 from training.imaging import ImageDecodeError, prepare_image
 
 

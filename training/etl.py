@@ -16,7 +16,7 @@ from pathlib import Path, PurePosixPath
 import numpy as np
 from PIL import Image
 
-from training.constants import CLASS_NAMES
+from scones_contracts.classes import CLASS_NAMES
 
 CIFAR100_FINE_LABELS = {8: 0, 48: 1}  # CIFAR-100 fine label -> our label (bicycle, motorcycle)
 SPLITS = ("train", "test")

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from training.constants import DEFAULT_THRESHOLD
+from scones_contracts.decision import DEFAULT_THRESHOLD
 from training.dataset import DatasetError, image_root_for, read_list_file, resolve_list_path
 from training.metrics import classification_summary
 from training.serve import input_fn, model_fn, predict_fn

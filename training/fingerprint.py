@@ -1,9 +1,11 @@
 """Content fingerprints: which data and which code produced a model.
 
-`fingerprint` = sha256 over the training list file, every image it names and the training
-package's source, so the same inputs always give the same value and any change gives a new one.
-`model_version` also folds in the hyperparameters (seed, steps, ...) so two models trained from
-the same data and code with different settings do not share a version.
+`fingerprint` = sha256 over the training list file, every image it names, and the training code
+(`scones_contracts.source_files.training_code_sha256`: the same files, by the same rule, that the
+training job's name hashes and that ship in sourcedir.tar.gz and the artifact's code/), so the
+same inputs always give the same value and any change gives a new one. `model_version` also folds
+in the hyperparameters (seed, steps, ...) so two models trained from the same data and code with
+different settings do not share a version.
 """
 from __future__ import annotations
 
@@ -11,20 +13,10 @@ import hashlib
 import json
 from pathlib import Path
 
-PACKAGE_DIR = Path(__file__).resolve().parent
+from scones_contracts.source_files import training_code_sha256
 
-
-def training_code_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
-    """The package's Python sources, sorted (what is hashed and shipped in the artifact)."""
-    return sorted(p for p in package_dir.rglob("*.py") if "__pycache__" not in p.parts)
-
-
-def _hash_files(paths: list[Path], root: Path) -> str:
-    digest = hashlib.sha256()
-    for path in paths:
-        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256(path.read_bytes()).digest())
-    return digest.hexdigest()
+# The folder holding the training code set side by side: the repo, or the SageMaker source directory.
+CODE_ROOT = Path(__file__).resolve().parent.parent
 
 
 def data_sha256(lst_path: Path, image_files: list[Path]) -> str:
@@ -36,12 +28,8 @@ def data_sha256(lst_path: Path, image_files: list[Path]) -> str:
     return digest.hexdigest()
 
 
-def code_sha256(package_dir: Path = PACKAGE_DIR) -> str:
-    return _hash_files(training_code_files(package_dir), package_dir)
-
-
-def training_fingerprint(lst_path: Path, image_files: list[Path], package_dir: Path = PACKAGE_DIR) -> dict:
-    data_hash, code_hash = data_sha256(lst_path, image_files), code_sha256(package_dir)
+def training_fingerprint(lst_path: Path, image_files: list[Path], code_root: Path = CODE_ROOT) -> dict:
+    data_hash, code_hash = data_sha256(lst_path, image_files), training_code_sha256(code_root)
     combined = hashlib.sha256(f"data:{data_hash}\ncode:{code_hash}\n".encode()).hexdigest()
     return {"sha256": combined, "data_sha256": data_hash, "code_sha256": code_hash}
 

@@ -17,7 +17,10 @@ from typing import Callable
 import torch
 
 from training.artifact import ARTIFACT_NAME, artifact_files, write_artifact_dir, write_artifact_tar
-from training.constants import CLASS_NAMES, DEFAULT_THRESHOLD, INPUT_SIZE, NORMALIZE_MEAN, NORMALIZE_STD
+from scones_contracts.baseline import Baseline
+from scones_contracts.classes import CLASS_NAMES
+from scones_contracts.decision import DEFAULT_THRESHOLD
+from training.constants import INPUT_SIZE, NORMALIZE_MEAN, NORMALIZE_STD
 from training.dataset import load_labeled_images, resolve_list_path
 from training.fingerprint import model_version, training_fingerprint
 from training.metrics import classification_summary, expected_calibration_error, negative_log_likelihood
@@ -34,24 +37,14 @@ class TrainingRun:
     model_dir: Path | None  # extracted layout (SageMaker's SM_MODEL_DIR), if written
     report_path: Path
     metadata: dict
-    baseline: dict
+    baseline: Baseline
     result: TrainingResult
     report: dict
 
 
-def build_baseline(result: TrainingResult, threshold: float = DEFAULT_THRESHOLD) -> dict:
-    """Confidence baseline for the drift checker: calibrated top confidence + label per validation image."""
-    probs = result.val_probabilities.double()
-    predicted = [CLASS_NAMES[i] for i in probs.argmax(1).tolist()]
-    return {
-        "version": 1,
-        "source": "validation",
-        "threshold": float(threshold),
-        "class_names": list(CLASS_NAMES),
-        "top_confidence": [float(c) for c in probs.max(1).values.tolist()],
-        "predicted": predicted,
-        "class_counts": {name: predicted.count(name) for name in CLASS_NAMES},
-    }
+def build_baseline(result: TrainingResult, threshold: float = DEFAULT_THRESHOLD) -> Baseline:
+    """Drift baseline: the calibrated probabilities of the validation images."""
+    return Baseline.from_predictions(result.val_probabilities.double().tolist(), CLASS_NAMES, threshold)
 
 
 def validation_metrics(result: TrainingResult, threshold: float = DEFAULT_THRESHOLD) -> dict:

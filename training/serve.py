@@ -11,7 +11,8 @@ model server call, per request:
 Request: `Content-Type` image/png, image/jpeg (or image/jpg), image/webp or application/x-image
 (any of the three formats), any size. The image is decoded with Pillow, EXIF-rotated, alpha
 composited onto white, converted to RGB and squashed to 32x32 with antialiased bicubic resampling
-(see training.imaging for why). Images over 40 megapixels or 20 MB are refused unread.
+(see training.imaging for why). Images above scones_contracts.images' limits (10 MiB, 40 megapixels)
+are refused before any pixel is decoded.
 
 Response (always JSON, UTF-8):
   * default (`Accept` absent, `*/*`, `application/*` or `application/json`):

@@ -25,7 +25,7 @@ from torch import nn
 
 from training.augment import augment_batch, cutmix
 from training.calibration import fit_temperature
-from training.constants import CLASS_NAMES
+from scones_contracts.classes import CLASS_NAMES
 from training.dataset import LabeledImages, stratified_split
 from training.imaging import normalize
 from training.model import CalibratedClassifier, Ensemble, ResNet9

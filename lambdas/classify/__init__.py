@@ -1,1 +1,2 @@
-"""classify Lambda function (own deployment asset; import as `classify` in AWS)."""
+"""classify function: sends the payload PNG to the SageMaker endpoint (asset: this package beside
+lambdas/shared and scones_contracts; handler `lambdas.classify.handler.handler`)."""

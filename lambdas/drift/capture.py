@@ -1,40 +1,24 @@
-"""Parse SageMaker data-capture JSONL (standard library only).
+"""Parse SageMaker data-capture JSONL into records (standard library only).
 
-SageMaker writes one JSON object per line::
-
-    {"captureData": {"endpointInput":  {"observedContentType": "image/png", "mode": "INPUT",
-                                        "data": "<base64>", "encoding": "BASE64"},
-                     "endpointOutput": {"observedContentType": "application/json", "mode": "OUTPUT",
-                                        "data": "[0.995, 0.0047]", "encoding": "JSON"}},
-     "eventMetadata": {"eventId": "...", "inferenceTime": "2024-10-16T09:30:13Z"},
-     "eventVersion": "0"}
-
-into ``<prefix>/<endpoint>/<variant>/YYYY/MM/DD/HH/<MM-SS-mmm>-<uuid>.jsonl``.
-
-Every line either becomes a :class:`CaptureRecord` or a :class:`BadRecord` (file, line number,
-reason). Nothing here raises on bad data: a capture stream is evidence, and one corrupt line must
-not hide the other thousand.
+The layout and the line format are `scones_contracts.capture`'s. Every line either becomes a
+:class:`CaptureRecord` or a :class:`BadRecord` (file, line number, reason). Nothing here raises on
+bad data: a capture stream is evidence, and one corrupt line must not hide the other thousand.
 """
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import math
 import os
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, Iterable, Iterator, Sequence
 
-DEFAULT_CLASS_NAMES: tuple[str, ...] = ("bicycle", "motorcycle")
+from scones_contracts.capture import CAPTURE_SUFFIX, CaptureFormatError, decode_payload, parse_inference_time
+from scones_contracts.classes import CLASS_NAMES
+
 #: |sum(probabilities) - 1| must be at most this for the output to count as a probability vector.
 DEFAULT_SUM_TOLERANCE = 0.01
-#: File suffixes picked up when walking a folder tree (SageMaker writes ``.jsonl``).
-CAPTURE_SUFFIXES: tuple[str, ...] = (".jsonl",)
-
-
-class CaptureParseError(ValueError):
-    """One capture line is unusable; ``str(err)`` is the reason reported for it."""
+N_CLASSES = len(CLASS_NAMES)
 
 
 @dataclass(frozen=True)
@@ -58,7 +42,7 @@ class CaptureRecord:
     def top_confidence(self) -> float:
         return max(self.probabilities)
 
-    def predicted(self, class_names: Sequence[str] = DEFAULT_CLASS_NAMES) -> str:
+    def predicted(self, class_names: Sequence[str] = CLASS_NAMES) -> str:
         return class_names[self.predicted_index]
 
 
@@ -86,58 +70,12 @@ class ParseResult:
         self.files += other.files
 
 
-# --------------------------------------------------------------------------- decoding helpers
-
-
-def parse_inference_time(value: Any) -> datetime:
-    """``"2024-10-16T09:30:13Z"`` (fractional seconds and offsets allowed) -> aware UTC datetime."""
-    if not isinstance(value, str) or not value.strip():
-        raise CaptureParseError("eventMetadata.inferenceTime missing or not a string")
-    text = value.strip()
-    if text.endswith(("Z", "z")):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        raise CaptureParseError(f"eventMetadata.inferenceTime not ISO-8601: {value!r}") from None
-    if parsed.tzinfo is None:  # SageMaker always writes UTC
-        parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.astimezone(timezone.utc)
-
-
-def decode_capture_data(payload: Any, what: str = "payload") -> bytes:
-    """Return the raw bytes a capture payload (``{"data": ..., "encoding": ...}``) stands for.
-
-    ``BASE64`` is decoded strictly; ``JSON``, ``CSV`` and ``NONE``/absent encodings carry the body
-    as text. Raises :class:`CaptureParseError` when the payload cannot be decoded.
-    """
-    if not isinstance(payload, dict):
-        raise CaptureParseError(f"{what} is not an object")
-    if "data" not in payload or payload["data"] is None:
-        raise CaptureParseError(f"{what}.data missing")
-    data = payload["data"]
-    encoding = str(payload.get("encoding") or "NONE").upper()
-    if encoding == "BASE64":
-        if not isinstance(data, str):
-            raise CaptureParseError(f"{what}.data is not a base64 string")
-        try:
-            return base64.b64decode(data, validate=True)
-        except (binascii.Error, ValueError):
-            raise CaptureParseError(f"{what}.data is not valid base64") from None
-    if encoding in ("JSON", "CSV", "NONE", "TEXT", "UTF-8", "UTF8"):
-        if isinstance(data, str):
-            return data.encode("utf-8")
-        # Tolerate writers that embedded the JSON value itself rather than its text.
-        return json.dumps(data).encode("utf-8")
-    raise CaptureParseError(f"{what}.encoding {payload.get('encoding')!r} not supported")
-
-
 def _number(value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise CaptureParseError(f"probability {value!r} is not a number")
+        raise CaptureFormatError(f"probability {value!r} is not a number")
     number = float(value)
     if not math.isfinite(number):
-        raise CaptureParseError(f"probability {value!r} is not finite")
+        raise CaptureFormatError(f"probability {value!r} is not finite")
     return number
 
 
@@ -151,9 +89,9 @@ def parse_probabilities(body: bytes, content_type: str | None, n_classes: int,
     try:
         text = body.decode("utf-8").strip()
     except UnicodeDecodeError:
-        raise CaptureParseError("output is not UTF-8 text") from None
+        raise CaptureFormatError("output is not UTF-8 text") from None
     if not text:
-        raise CaptureParseError("output is empty")
+        raise CaptureFormatError("output is empty")
     value: Any
     try:
         value = json.loads(text)
@@ -162,47 +100,47 @@ def parse_probabilities(body: bytes, content_type: str | None, n_classes: int,
             try:
                 value = [float(part) for part in text.replace("\n", ",").split(",") if part.strip()]
             except ValueError:
-                raise CaptureParseError(f"output is neither JSON nor CSV numbers: {text[:60]!r}") from None
+                raise CaptureFormatError(f"output is neither JSON nor CSV numbers: {text[:60]!r}") from None
         else:
-            raise CaptureParseError(f"output is not JSON: {text[:60]!r}") from None
+            raise CaptureFormatError(f"output is not JSON: {text[:60]!r}") from None
     if isinstance(value, dict):
         for key in ("probabilities", "predictions", "scores"):
             if key in value:
                 value = value[key]
                 break
         else:
-            raise CaptureParseError("output object has no probabilities/predictions/scores list")
+            raise CaptureFormatError("output object has no probabilities/predictions/scores list")
     if isinstance(value, list) and len(value) == 1 and isinstance(value[0], list):
         value = value[0]
     if not isinstance(value, list):
-        raise CaptureParseError(f"output is not a list of {n_classes} probabilities")
+        raise CaptureFormatError(f"output is not a list of {n_classes} probabilities")
     if len(value) != n_classes:
-        raise CaptureParseError(f"output has {len(value)} values, expected {n_classes} probabilities")
+        raise CaptureFormatError(f"output has {len(value)} values, expected {n_classes} probabilities")
     probs = tuple(_number(v) for v in value)
     for p in probs:
         if p < -1e-6 or p > 1 + 1e-6:
-            raise CaptureParseError(f"probability {p!r} outside [0, 1]")
+            raise CaptureFormatError(f"probability {p!r} outside [0, 1]")
     total = sum(probs)
     if abs(total - 1.0) > sum_tolerance:
-        raise CaptureParseError(f"probabilities sum to {total:.4f}, not 1 (tolerance {sum_tolerance})")
+        raise CaptureFormatError(f"probabilities sum to {total:.4f}, not 1 (tolerance {sum_tolerance})")
     return probs
 
 
 # --------------------------------------------------------------------------- records
 
 
-def parse_record(obj: Any, n_classes: int = len(DEFAULT_CLASS_NAMES), *, source: str | None = None,
+def parse_record(obj: Any, n_classes: int = N_CLASSES, *, source: str | None = None,
                  line: int | None = None, sum_tolerance: float = DEFAULT_SUM_TOLERANCE) -> CaptureRecord:
-    """One decoded capture object -> :class:`CaptureRecord`; raises :class:`CaptureParseError`."""
+    """One decoded capture object -> :class:`CaptureRecord`; raises :class:`CaptureFormatError`."""
     if not isinstance(obj, dict):
-        raise CaptureParseError("line is not a JSON object")
+        raise CaptureFormatError("line is not a JSON object")
     capture = obj.get("captureData")
     if not isinstance(capture, dict):
-        raise CaptureParseError("captureData missing")
+        raise CaptureFormatError("captureData missing")
     output = capture.get("endpointOutput")
     if output is None:
-        raise CaptureParseError("captureData.endpointOutput missing")
-    out_body = decode_capture_data(output, "endpointOutput")
+        raise CaptureFormatError("captureData.endpointOutput missing")
+    out_body = decode_payload(output, "endpointOutput")
     out_type = output.get("observedContentType") if isinstance(output, dict) else None
     probs = parse_probabilities(out_body, out_type, n_classes, sum_tolerance)
 
@@ -210,12 +148,12 @@ def parse_record(obj: Any, n_classes: int = len(DEFAULT_CLASS_NAMES), *, source:
     in_type = in_size = None
     endpoint_input = capture.get("endpointInput")
     if endpoint_input is not None:
-        in_size = len(decode_capture_data(endpoint_input, "endpointInput"))
+        in_size = len(decode_payload(endpoint_input, "endpointInput"))
         in_type = endpoint_input.get("observedContentType")
 
     meta = obj.get("eventMetadata")
     if not isinstance(meta, dict):
-        raise CaptureParseError("eventMetadata missing")
+        raise CaptureFormatError("eventMetadata missing")
     when = parse_inference_time(meta.get("inferenceTime"))
     event_id = meta.get("eventId")
     return CaptureRecord(
@@ -229,23 +167,23 @@ def parse_record(obj: Any, n_classes: int = len(DEFAULT_CLASS_NAMES), *, source:
     )
 
 
-def parse_line(text: str | bytes, n_classes: int = len(DEFAULT_CLASS_NAMES), *, source: str | None = None,
+def parse_line(text: str | bytes, n_classes: int = N_CLASSES, *, source: str | None = None,
                line: int | None = None, sum_tolerance: float = DEFAULT_SUM_TOLERANCE) -> CaptureRecord:
-    """One JSONL line -> :class:`CaptureRecord`; raises :class:`CaptureParseError`."""
+    """One JSONL line -> :class:`CaptureRecord`; raises :class:`CaptureFormatError`."""
     if isinstance(text, bytes):
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError:
-            raise CaptureParseError("line is not UTF-8") from None
+            raise CaptureFormatError("line is not UTF-8") from None
     try:
         obj = json.loads(text)
     except json.JSONDecodeError as err:
-        raise CaptureParseError(f"malformed JSON ({err.msg} at column {err.colno})") from None
+        raise CaptureFormatError(f"malformed JSON ({err.msg} at column {err.colno})") from None
     return parse_record(obj, n_classes, source=source, line=line, sum_tolerance=sum_tolerance)
 
 
 def parse_lines(lines: Iterable[str | bytes], source: str | None = None,
-                n_classes: int = len(DEFAULT_CLASS_NAMES),
+                n_classes: int = N_CLASSES,
                 sum_tolerance: float = DEFAULT_SUM_TOLERANCE) -> ParseResult:
     """Parse an iterable of JSONL lines (1-based line numbers). Blank lines are skipped silently."""
     result = ParseResult(files=1 if source is not None else 0)
@@ -256,12 +194,12 @@ def parse_lines(lines: Iterable[str | bytes], source: str | None = None,
         try:
             result.records.append(parse_line(stripped, n_classes, source=source, line=number,
                                              sum_tolerance=sum_tolerance))
-        except CaptureParseError as err:
+        except CaptureFormatError as err:
             result.bad.append(BadRecord(source, number, str(err)))
     return result
 
 
-def iter_capture_files(root: str | os.PathLike[str], suffixes: Sequence[str] = CAPTURE_SUFFIXES) -> Iterator[str]:
+def iter_capture_files(root: str | os.PathLike[str], suffixes: Sequence[str] = (CAPTURE_SUFFIX,)) -> Iterator[str]:
     """Capture files under ``root`` (recursive, sorted for reproducible output); a file yields itself."""
     root = os.fspath(root)
     if os.path.isfile(root):
@@ -274,7 +212,7 @@ def iter_capture_files(root: str | os.PathLike[str], suffixes: Sequence[str] = C
                 yield os.path.join(directory, name)
 
 
-def parse_file(path: str | os.PathLike[str], n_classes: int = len(DEFAULT_CLASS_NAMES),
+def parse_file(path: str | os.PathLike[str], n_classes: int = N_CLASSES,
                sum_tolerance: float = DEFAULT_SUM_TOLERANCE) -> ParseResult:
     path = os.fspath(path)
     try:
@@ -285,7 +223,7 @@ def parse_file(path: str | os.PathLike[str], n_classes: int = len(DEFAULT_CLASS_
 
 
 def parse_paths(paths: str | os.PathLike[str] | Iterable[str | os.PathLike[str]],
-                n_classes: int = len(DEFAULT_CLASS_NAMES),
+                n_classes: int = N_CLASSES,
                 sum_tolerance: float = DEFAULT_SUM_TOLERANCE) -> ParseResult:
     """Parse files and/or folder trees (recursively)."""
     if isinstance(paths, (str, os.PathLike)):

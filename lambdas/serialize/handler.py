@@ -1,143 +1,72 @@
-"""serialize: read the uploaded photo from S3, validate it and hand a tiny PNG rendition to the workflow.
+"""serialize: read the uploaded photo from S3, validate it and hand a small PNG rendition to the workflow.
 
-Handler: ``serialize.handler.handler`` in AWS (``lambdas.serialize.handler.handler`` in tests).
+Handler `lambdas.serialize.handler.handler`. Input: the execution input (event.py); the key may be
+URL-encoded (S3 notifications encode it, '+' for space): it is tried as given and, if S3 says it
+does not exist, URL-decoded. Output: a valid image's payload or the quarantine instructions for an
+object that is not an acceptable image (outcomes.py). Settings: settings.py.
 
-Input (the state machine execution input)::
+Raises (errorType): `InvalidEventError` (malformed input), `ImageNotFoundError` (no such object),
+`ConfigurationError` (bad or missing environment variable); S3 errors other than not-found (e.g.
+AccessDenied) propagate as botocore `ClientError`. An S3 endpoint override (AWS_ENDPOINT_URL_S3 /
+AWS_ENDPOINT_URL, the local runtime) switches to path-style addressing.
 
-    {"bucket": str, "key": str, "etag": str|null, "version_id": str|null, "size": int|null, "execution_id": str}
-
-The key may be URL-encoded (S3 notifications encode it, '+' for space): the key is tried as given and,
-if S3 says it does not exist, URL-decoded (``urllib.parse.unquote_plus``).
-
-Output for a valid image::
-
-    {"valid": true, "bucket", "key" (the key that exists), "etag", "version_id",
-     "image_data": base64 PNG (longest side <= PAYLOAD_MAX_SIDE), "content_type": "image/png",
-     "source_format": "PNG"|"JPEG"|"WEBP", "source_width", "source_height", "source_bytes"}
-
-    source_width/source_height are the dimensions stored in the file (before EXIF rotation; the
-    payload image itself is rotated upright). Multi-picture JPEGs (MPO) report "JPEG".
-
-Output for an object that exists but is not an acceptable image (no exception)::
-
-    {"valid": false, "bucket", "key", "etag", "version_id", "reason_code", "reason",
-     "copy_source": "<bucket>/<quoted key>", "quarantine_key", "reason_key",
-     "reason_record": {"bucket", "key", "reason_code", "reason", "detected_at"}}
-
-    reason_code: empty_object | too_large | not_an_image | unsupported_format | truncated_image |
-                 decompression_bomb | corrupt_image
-
-Raises (errorType): ``InvalidEventError`` (malformed input), ``ImageNotFoundError`` (no such object),
-``ConfigurationError`` (bad environment variable); S3 errors other than not-found (e.g. AccessDenied)
-propagate as botocore ``ClientError``.
-
-Environment variables:
-    MAX_IMAGE_BYTES      largest object accepted, bytes (default 10485760 = 10 MiB); checked with
-                         HeadObject before downloading anything.
-    MAX_IMAGE_PIXELS     Pillow decompression-bomb limit, pixels (default 40000000).
-    ALLOWED_FORMATS      comma-separated Pillow format names (default "PNG,JPEG,WEBP"; "JPG" = JPEG).
-    PAYLOAD_MAX_SIDE     longest side of the PNG put in the payload, 8..512 px (default 64).
-    PAYLOAD_MAX_BYTES    hard budget for that PNG, 4096..98304 bytes (default 49152 = 64 KiB of
-                         base64): if the rendition is bigger, it is shrunk further until it fits, so
-                         the Step Functions state stays far below 256 KiB for any input.
-    INCOMING_PREFIX      upload prefix stripped when building the quarantine key (default "incoming/").
-    QUARANTINE_PREFIX    prefix of quarantine_key / reason_key (default "quarantine/").
-    POWERTOOLS_SERVICE_NAME       service name for logs/metrics (default "serialize").
-    POWERTOOLS_METRICS_NAMESPACE  CloudWatch namespace (default "SconesUnlimited").
-    POWERTOOLS_TRACE_DISABLED     "true" to disable X-Ray tracing (tests, local runtime).
-    POWERTOOLS_LOG_LEVEL          log level (default INFO).
-    AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL   optional endpoint override (local runtime); path-style
-                                              addressing is used when one is set.
-
-Metrics (namespace above, dimension ``service``):
-    ImagesReceived     1 per well-formed event.
-    ImagesQuarantined  0 or 1 per image; when 1, also emitted as a separate EMF record with the
-                       extra dimension ``ReasonCode`` (and ``reason_code`` as a property).
-    ImagesNotFound     1 when the object does not exist.
+Metrics (dimension `service`): ImagesReceived 1 per well-formed event; ImagesQuarantined 0 or 1
+per image, when 1 also as its own EMF record with the extra dimension `ReasonCode` (and
+`reason_code` as a property); ImagesNotFound 1 when the object does not exist.
 """
 from __future__ import annotations
 
-import functools
 import os
-import warnings
 from typing import Any
 
-import boto3
-from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
-from botocore.config import Config
 
-from .image_check import (
-    ImageNotFoundError,
-    ImageRejected,
-    Settings,
-    inspect_image,
-    invalid_outcome,
-    parse_event,
-    valid_outcome,
-)
-from .s3_source import locate_object, read_object
+from scones_contracts import metrics as names
+from scones_imaging.decode import ImageRejected
 
-SERVICE = os.environ.get("POWERTOOLS_SERVICE_NAME") or "serialize"
-NAMESPACE = os.environ.get("POWERTOOLS_METRICS_NAMESPACE") or "SconesUnlimited"
+from ..shared import aws_clients
+from ..shared.observability import Observability
+from .errors import ImageNotFoundError
+from .event import parse_event
+from .outcomes import invalid_outcome, valid_outcome
+from .rendition import render
+from .s3_upload import locate_object, read_object
+from .settings import Settings
 
-logger = Logger(service=SERVICE)
-metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
-tracer = Tracer(service=SERVICE)
+observability = Observability()
+logger, metrics, tracer = observability.logger, observability.metrics, observability.tracer
 
 
-@functools.lru_cache(maxsize=1)
-def get_s3_client() -> Any:
-    """Lazily created, cached S3 client (honours AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL)."""
+def s3_client() -> Any:
     custom_endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-    config = Config(
-        retries={"total_max_attempts": 3, "mode": "standard"},
-        connect_timeout=5,
-        read_timeout=30,
-        s3={"addressing_style": "path"} if custom_endpoint else None,
-    )
-    return boto3.client("s3", config=config)
-
-
-def _quiet_when_no_metrics(func: Any) -> Any:
-    """Paths that emit no metric (e.g. a malformed event) must not trip warnings-as-errors."""
-
-    @functools.wraps(func)
-    def wrapper(event: Any, context: Any) -> Any:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="No application metrics to publish")
-            return func(event, context)
-
-    return wrapper
+    return aws_clients.client("s3", retries={"total_max_attempts": 3, "mode": "standard"}, connect_timeout=5,
+                              read_timeout=30, s3={"addressing_style": "path"} if custom_endpoint else None)
 
 
 def _emit_quarantine_metric(reason_code: str) -> None:
-    metrics.add_metric(name="ImagesQuarantined", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=names.IMAGES_QUARANTINED, unit=MetricUnit.Count, value=1)
     metrics.add_metadata(key="reason_code", value=reason_code)
-    with single_metric(
-        name="ImagesQuarantined", unit=MetricUnit.Count, value=1, namespace=NAMESPACE
-    ) as metric:
-        metric.add_dimension(name="service", value=SERVICE)
-        metric.add_dimension(name="ReasonCode", value=reason_code)
+    # Its own record: a ReasonCode dimension on the handler's record would split every other metric too.
+    with single_metric(name=names.IMAGES_QUARANTINED, unit=MetricUnit.Count, value=1,
+                       namespace=observability.namespace) as metric:
+        metric.add_dimension(name=names.SERVICE_DIMENSION, value=observability.service)
+        metric.add_dimension(name=names.REASON_CODE_DIMENSION, value=reason_code)
         metric.add_metadata(key="reason_code", value=reason_code)
 
 
-@_quiet_when_no_metrics
-@logger.inject_lambda_context(correlation_id_path="execution_id", clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
+@observability.handler(capture_response=False)
 def handler(event: Any, context: Any) -> dict[str, Any]:
     settings = Settings.from_env()
     request = parse_event(event)
     logger.append_keys(bucket=request.bucket, image_key=request.key)
     tracer.put_annotation(key="image_key", value=request.key[:500])
-    metrics.add_metric(name="ImagesReceived", unit=MetricUnit.Count, value=1)
+    metrics.add_metric(name=names.IMAGES_RECEIVED, unit=MetricUnit.Count, value=1)
 
-    s3 = get_s3_client()
+    s3 = s3_client()
     try:
         info = locate_object(s3, request)
     except ImageNotFoundError:
-        metrics.add_metric(name="ImagesNotFound", unit=MetricUnit.Count, value=1)
+        metrics.add_metric(name=names.IMAGES_NOT_FOUND, unit=MetricUnit.Count, value=1)
         raise
     if info.key != request.key:
         logger.info("event key was URL-encoded; using the decoded key", extra={"resolved_key": info.key})
@@ -150,34 +79,24 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         if info.size == 0:
             raise ImageRejected("empty_object", "object is empty (0 bytes)")
         if info.size > settings.max_image_bytes:
-            raise ImageRejected(
-                "too_large",
-                f"object is {info.size} bytes, above the limit of {settings.max_image_bytes} bytes (MAX_IMAGE_BYTES)",
-            )
+            raise ImageRejected("too_large",
+                                f"object is {info.size} bytes, above the limit of {settings.max_image_bytes} bytes")
         data, etag, version_id = read_object(s3, info, settings.max_image_bytes)
-        image = inspect_image(data, settings)
+        image = render(data, settings)
     except ImageRejected as rejection:
-        outcome = invalid_outcome(
-            bucket=info.bucket, key=info.key, etag=etag, version_id=version_id, rejection=rejection, settings=settings
-        )
+        outcome = invalid_outcome(bucket=info.bucket, key=info.key, etag=etag, version_id=version_id,
+                                  rejection=rejection, settings=settings)
         _emit_quarantine_metric(rejection.reason_code)
         tracer.put_annotation(key="reason_code", value=rejection.reason_code)
-        logger.warning(
-            "image rejected",
-            extra={"reason_code": rejection.reason_code, "reason": rejection.reason, "size": info.size,
-                   "quarantine_key": outcome["quarantine_key"]},
-        )
+        logger.warning("image rejected", extra={"reason_code": rejection.reason_code, "reason": rejection.reason,
+                                                "size": info.size, "quarantine_key": outcome["quarantine_key"]})
         return outcome
 
-    metrics.add_metric(name="ImagesQuarantined", unit=MetricUnit.Count, value=0)
-    result = valid_outcome(
-        bucket=info.bucket, key=info.key, etag=etag, version_id=version_id, source_bytes=len(data), image=image
-    )
-    logger.info(
-        "image accepted",
-        extra={"source_format": image.source_format, "source_width": image.source_width,
-               "source_height": image.source_height, "source_bytes": len(data),
-               "payload_width": image.width, "payload_height": image.height,
-               "payload_bytes": len(image.png_bytes)},
-    )
-    return result
+    metrics.add_metric(name=names.IMAGES_QUARANTINED, unit=MetricUnit.Count, value=0)
+    logger.info("image accepted",
+                extra={"source_format": image.source_format, "source_width": image.source_width,
+                       "source_height": image.source_height, "source_bytes": len(data),
+                       "payload_width": image.width, "payload_height": image.height,
+                       "payload_bytes": len(image.png_bytes)})
+    return valid_outcome(bucket=info.bucket, key=info.key, etag=etag, version_id=version_id, source_bytes=len(data),
+                         image=image)

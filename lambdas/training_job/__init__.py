@@ -1,3 +1,3 @@
-"""training_job: custom-resource provider that runs a SageMaker training job on `cdk deploy`
-(own deployment asset; import as `training_job` in AWS, handlers `training_job.handler.on_event`
-and `training_job.handler.is_complete`)."""
+"""training_job: the custom-resource provider that runs a SageMaker training job on `cdk deploy`
+(asset: this package beside lambdas/shared and scones_contracts; handlers
+`lambdas.training_job.handler.on_event` and `lambdas.training_job.handler.is_complete`)."""

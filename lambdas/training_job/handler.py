@@ -1,7 +1,7 @@
 """Custom-resource provider (CDK Provider framework) for `Custom::SageMakerTrainingJob`.
 
-Handlers ``training_job.handler.on_event`` and ``training_job.handler.is_complete`` in AWS
-(``lambdas.training_job.handler.*`` in tests). boto3 only.
+Handlers `lambdas.training_job.handler.on_event` and `lambdas.training_job.handler.is_complete`.
+boto3 only (no Powertools layer).
 
 on_event
     Create  start the training job named by the TrainingJobName property, or adopt an existing
@@ -24,31 +24,29 @@ is_complete (polled by the framework's waiter state machine)
                          TrainingModelDataUrl, ValidationAccuracy, ModelVersion, TrainingJobName,
                          TrainingJobArn, BaselineUri as attributes.
 
-Environment: WAIT_BUDGET_SECONDS (is_complete; default 3500).
+Environment: WAIT_BUDGET_SECONDS (is_complete; required, the stack sets it).
 """
 from __future__ import annotations
 
-import functools
 import json
 import logging
-import os
 import time
 from typing import Any
 
-import boto3
-from botocore.config import Config
+from scones_contracts.env import Environment
 
+from ..shared import aws_clients
 from .jobs import evaluate, start_or_adopt, stop_if_running
 
 logger = logging.getLogger()
 logger.setLevel(logging.INFO)
 
-_CONFIG = Config(retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=10, read_timeout=60)
 
 
-@functools.lru_cache(maxsize=None)
-def _client(service: str) -> Any:
-    return boto3.client(service, config=_CONFIG)
+def aws_client(service: str) -> Any:
+    # Deploy-time calls, a few per minute: patient adaptive retries over failing the deploy.
+    return aws_clients.client(service, retries={"max_attempts": 8, "mode": "adaptive"}, connect_timeout=10,
+                              read_timeout=60)
 
 
 def _log(message: str, **fields: Any) -> None:
@@ -58,7 +56,7 @@ def _log(message: str, **fields: Any) -> None:
 def on_event(event: dict, _context: Any = None) -> dict:
     request = event["RequestType"]
     props = event.get("ResourceProperties") or {}
-    sagemaker = _client("sagemaker")
+    sagemaker = aws_client("sagemaker")
     if request == "Create":
         name, started = start_or_adopt(sagemaker, props)
         _log("training job started" if started else "existing training job adopted", job=name)
@@ -84,12 +82,12 @@ def on_event(event: dict, _context: Any = None) -> dict:
 def is_complete(event: dict, _context: Any = None) -> dict:
     if event["RequestType"] == "Delete":
         return {"IsComplete": True}
+    budget = Environment().integer("WAIT_BUDGET_SECONDS", minimum=1)
     name = event["PhysicalResourceId"]
     props = event.get("ResourceProperties") or {}
-    result = evaluate(_client("sagemaker"), _client("s3"), name, props)
+    result = evaluate(aws_client("sagemaker"), aws_client("s3"), name, props)
     if result is None:
         started = int((event.get("Data") or {}).get("WaitStartedAt") or 0)
-        budget = int(os.environ.get("WAIT_BUDGET_SECONDS", "3500"))
         waited = int(time.time()) - started if started else 0
         if started and waited >= budget:
             raise TimeoutError(

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from botocore.exceptions import ClientError
 
-from .artifact import (BASELINE_MEMBER, METADATA_MEMBER, ArtifactError, parse_metadata, promote, promoted_uri,
+from .promotion import (BASELINE_FILE, METADATA_FILE, ArtifactError, parse_metadata, promote, promoted_uri,
                        put_bytes, read_members, validation_accuracy)
 
 RUNNING = ("InProgress", "Stopping")
@@ -204,8 +204,8 @@ def evaluate(sagemaker: Any, s3: Any, job_name: str, props: dict) -> GateResult 
     artifact = job.get("ModelArtifacts", {}).get("S3ModelArtifacts")
     if not artifact:
         raise TrainingJobFailed(f"SageMaker training job {job_name} Completed without ModelArtifacts.S3ModelArtifacts")
-    members = read_members(s3, artifact, (METADATA_MEMBER, BASELINE_MEMBER))
-    metadata = parse_metadata(members.get(METADATA_MEMBER), artifact)
+    members = read_members(s3, artifact, (METADATA_FILE, BASELINE_FILE))
+    metadata = parse_metadata(members.get(METADATA_FILE), artifact)
     accuracy = validation_accuracy(metadata, artifact)
     version = str(metadata.get("model_version") or "unknown")
     bar = min_accuracy(props)
@@ -215,12 +215,12 @@ def evaluate(sagemaker: Any, s3: Any, job_name: str, props: dict) -> GateResult 
             f"below min_validation_accuracy {bar:.4f}. The endpoint was not created or updated and keeps serving "
             f"the previous model (if any). Artifact: {artifact}. Improve the model (training_hyperparameters, "
             f"training_data_version) or lower min_validation_accuracy, then deploy again.")
-    baseline = members.get(BASELINE_MEMBER)
+    baseline = members.get(BASELINE_FILE)
     if baseline is None:
-        raise ArtifactError(f"{artifact} has no top-level {BASELINE_MEMBER}; the drift check needs it")
+        raise ArtifactError(f"{artifact} has no top-level {BASELINE_FILE}; the drift check needs it")
     model_prefix = _required(props, "ModelPrefixUri")
     destination = promote(s3, artifact, promoted_uri(model_prefix, job_name))
-    put_bytes(s3, promoted_uri(model_prefix, job_name, BASELINE_MEMBER), baseline)
+    put_bytes(s3, promoted_uri(model_prefix, job_name, BASELINE_FILE), baseline)
     published = props.get("BaselineUri") or ""
     if published:
         if published.endswith(".tar.gz"):

@@ -50,7 +50,7 @@ PRICED_TYPES = {
 @dataclass(frozen=True)
 class Function:
     logical_id: str
-    handler: str  # "serialize.handler.handler": the key measurements are stored under
+    handler: str  # "lambdas.serialize.handler.handler": the key measurements are stored under
     memory_mb: int
     architecture: str  # "arm64" | "x86_64"
     timeout_s: int

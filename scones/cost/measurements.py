@@ -3,7 +3,7 @@
 Contract
     `load_measurements(path)` returns a `Measurements`; a missing or malformed file is a
     `MeasurementError` naming the file and what is wrong. Functions are keyed by their template
-    `Handler` ("serialize.handler.handler"), so a measurement follows a function through renames of
+    `Handler` ("lambdas.serialize.handler.handler"), so a measurement follows a function through renames of
     its logical id. `duration_ms(handler)` is the mean billed duration (each call rounded up to 1 ms,
     as Lambda bills) or None when the handler was not measured: the model then prices the function
     at its timeout and says so.

@@ -18,7 +18,7 @@ from typing import Any
 
 import boto3
 
-from stacks.state_machine import ROUTING_EVENT_SOURCE
+from scones_contracts.events import ROUTING_EVENT_SOURCE
 
 from .cfn import Resolver
 from .cloud_assembly import Assembly

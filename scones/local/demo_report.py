@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from scones_contracts.classes import CLASS_NAMES
+
 from .runtime import Outcome
 
 
@@ -13,8 +15,8 @@ def write_report(report_dir: Path, outcomes: list[Outcome], summary: dict, label
 
     report_dir.mkdir(parents=True, exist_ok=True)
     (report_dir / "outcomes.jsonl").write_text("".join(o.json_line() + "\n" for o in outcomes), encoding="utf-8")
-    names = ["bicycle", "motorcycle"]
-    matrix = [[0, 0], [0, 0]]
+    names = list(CLASS_NAMES)
+    matrix = [[0] * len(names) for _ in names]
     known = 0
     prefix_len = len("incoming/")
     for outcome in outcomes:

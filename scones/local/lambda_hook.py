@@ -2,15 +2,17 @@
 
 moto (without Docker) would echo a function's input. `route_lambda_invocations()` patches
 `LambdaSimpleBackend.invoke` so that an invocation of a function created from the synthesized
-template imports the module named by its `Handler` (e.g. `serialize.handler.handler` ->
-`lambdas.serialize.handler`) and calls it in-process with a Lambda-like context. An exception
+template imports the module named by its `Handler` (e.g. `lambdas.serialize.handler.handler` ->
+`lambdas.serialize.handler`, the same module path as in the function's asset) and calls it
+in-process with a Lambda-like context. An exception
 becomes a Lambda function error (`x-amz-function-error: Unhandled`, body
 `{"errorType": <class name>, "errorMessage": ...}`), exactly what Step Functions sees in AWS,
 so Retry/Catch on `errorType` behave the same.
 
 Environment: the functions' variables from the template are applied to this process once
 (`apply_function_environments`); they must not conflict. The one per-function variable, the
-Powertools service name, is left out (logs then carry the function name from the context).
+Powertools service name, is applied while the function's module is first imported (Powertools reads
+it then), so each function logs and publishes metrics under its own service as in AWS.
 """
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ import contextlib
 import importlib
 import json
 import os
+import sys
 import threading
 import traceback
 import uuid
@@ -26,8 +29,9 @@ from unittest import mock
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
-HANDLER_PACKAGE = "lambdas"
-PER_FUNCTION_VARIABLES = ("POWERTOOLS_SERVICE_NAME",)
+SERVICE_VARIABLE = "POWERTOOLS_SERVICE_NAME"
+PER_FUNCTION_VARIABLES = (SERVICE_VARIABLE,)
+_import_lock = threading.Lock()
 _running = threading.local()
 
 
@@ -57,10 +61,22 @@ class LocalLambdaContext:
         return self._timeout_s * 1000
 
 
-def resolve_handler(handler: str) -> Callable[[Any, Any], Any]:
-    """`serialize.handler.handler` -> the function `handler` of module `lambdas.serialize.handler`."""
+def resolve_handler(handler: str, service_name: str | None = None) -> Callable[[Any, Any], Any]:
+    """`lambdas.serialize.handler.handler` -> that function; a first import runs under `service_name`."""
     module_name, _, attribute = handler.rpartition(".")
-    module = importlib.import_module(f"{HANDLER_PACKAGE}.{module_name}")
+    with _import_lock:
+        if module_name in sys.modules or not service_name:
+            module = importlib.import_module(module_name)
+        else:
+            previous = os.environ.get(SERVICE_VARIABLE)
+            os.environ[SERVICE_VARIABLE] = service_name
+            try:
+                module = importlib.import_module(module_name)
+            finally:
+                if previous is None:
+                    os.environ.pop(SERVICE_VARIABLE, None)
+                else:
+                    os.environ[SERVICE_VARIABLE] = previous
     return getattr(module, attribute)
 
 
@@ -95,7 +111,7 @@ def route_lambda_invocations(on_invoke: Callable[[str, float], None] | None = No
     def invoke(self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any,
                headers: Any, response_headers: Any) -> bytes:
         fn = self.get_function(function_name, qualifier)
-        handler = resolve_handler(fn.handler)
+        handler = resolve_handler(fn.handler, (fn.environment_vars or {}).get(SERVICE_VARIABLE))
         event = json.loads(body) if body else {}
         context = LocalLambdaContext(fn.function_name, fn.function_arn, int(fn.memory_size), int(fn.timeout or 60))
         started = time.perf_counter()

@@ -35,6 +35,8 @@ from pathlib import Path
 
 import uvicorn
 
+from scones_contracts.endpoint import VARIANT_NAME
+
 from .model_server_app import InvocationStats, create_app
 from .model_server_errors import EndpointIdentity
 from .model_server_faults import FaultInjector
@@ -46,7 +48,7 @@ logger = logging.getLogger("scones.model_server")
 
 #: The endpoint name when the caller gives none (the scones CLI and the local runtime pass the config's).
 DEFAULT_ENDPOINT_NAME = "scones-vehicle-classifier"
-DEFAULT_VARIANT = "AllTraffic"
+DEFAULT_VARIANT = VARIANT_NAME
 #: The account named in ValidationError messages and ARNs (moto's default account, as scones.local.aws).
 LOCAL_ACCOUNT_ID = "123456789012"
 

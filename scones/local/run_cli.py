@@ -162,7 +162,7 @@ def build_demo_images(target: Path, per_class: int = 12) -> dict[str, str]:
     """A mix of real images of both classes plus hostile files; returns key-relative path -> true label."""
     from PIL import Image
 
-    from training.constants import CLASS_NAMES
+    from scones_contracts.classes import CLASS_NAMES
     from training.dataset import load_labeled_images, resolve_list_path, stratified_split
     from training.trainer import TrainConfig
 

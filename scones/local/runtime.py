@@ -17,11 +17,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from scones_contracts.events import OUTCOMES
+
 from .aws import LocalAws
 from .cloud_assembly import synthesize
 from .moto_shims import local_cloud
 
-TASK_STEPS = {"Serialize image": "serialize", "Classify vehicle": "classify", "Check confidence": "filter"}
+TASK_STEPS = {"Serialize image": "serialize", "Classify vehicle": "classify", "Check confidence": "check_confidence"}
 
 
 @dataclass
@@ -35,7 +37,7 @@ class Outcome:
     reason: str | None = None
     latency_ms: float | None = None
     source: str | None = None  # the local file
-    steps_ms: dict[str, float] = field(default_factory=dict)  # serialize / classify / filter / orchestration
+    steps_ms: dict[str, float] = field(default_factory=dict)  # serialize / classify / check_confidence / orchestration
 
     def json_line(self) -> str:
         data = asdict(self)
@@ -187,7 +189,7 @@ class LocalWorkflow:
                        steps_ms=steps)
 
     def _step_times(self, execution_arn: str) -> dict[str, float]:
-        """Time per task state (serialize/classify/filter) and the rest (orchestration), from history."""
+        """Time per task state (serialize/classify/check_confidence) and the rest (orchestration), from history."""
         events = self.aws.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
         if not events:
             return {}
@@ -217,16 +219,14 @@ def _cause_message(cause: str | None) -> str:
 
 def _reset_cached_clients() -> None:
     """Functions cache their boto3 clients; endpoint URLs changed, so drop them."""
-    from lambdas.classify import handler as classify_handler
-    from lambdas.serialize import handler as serialize_handler
+    from lambdas.shared.aws_clients import reset_clients
 
-    classify_handler._client.cache_clear()
-    serialize_handler.get_s3_client.cache_clear()
+    reset_clients()
 
 
 def summarize(outcomes: list[Outcome], wall_seconds: float) -> dict[str, Any]:
     """Counts, throughput and latency percentiles, and where the time went."""
-    counts = {name: 0 for name in ("routed", "review", "quarantined", "failed")}
+    counts = {name: 0 for name in OUTCOMES}
     for outcome in outcomes:
         counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
     latencies = sorted(o.latency_ms for o in outcomes if o.latency_ms is not None)

@@ -55,10 +55,10 @@ def test_walked_transitions_match_executions_of_the_synthesized_machine(tiny_mod
     for outcome, measured in document["executions"].items():
         assert measured["states_entered"] == [grouped[outcome][0].min_transitions], outcome
     assert document["images"]["files"] == sum(document["images"]["outcomes"].values())
-    serialize = document["functions"]["serialize.handler.handler"]
+    serialize = document["functions"]["lambdas.serialize.handler.handler"]
     assert serialize["count"] == document["images"]["files"]
     assert serialize["aws_calls_per_invocation"].get("s3:HeadObject", 0) >= 1  # it reads the upload
-    classify = document["functions"]["classify.handler.handler"]
+    classify = document["functions"]["lambdas.classify.handler.handler"]
     assert classify["aws_calls_per_invocation"] == {"sagemaker-runtime:InvokeEndpoint": 1.0}
     assert document["capture"]["records"] == classify["count"]  # 100 % sampling locally
     assert loaded.outcome_shares()["routed"] + loaded.outcome_shares()["review"] == pytest.approx(1)

@@ -3,52 +3,36 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import sys
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from moto import mock_aws
 
-# Must happen before the handler modules (and their module-level Tracer) are imported.
-os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "SconesUnlimited")
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # image_factory
-
-from moto import mock_aws  # noqa: E402
-
-from tests.conftest import set_fake_aws_env  # noqa: E402
-
-import image_factory  # noqa: E402
-from lambda_helpers import parse_emf  # noqa: E402
-from lambdas.classify import handler as classify_handler  # noqa: E402
-from lambdas.serialize import handler as serialize_handler  # noqa: E402
+from lambdas.serialize import handler as serialize_handler
+from lambdas.shared.aws_clients import reset_clients
+from tests.conftest import set_fake_aws_env
+from tests import image_factory
+from tests.lambdas.lambda_helpers import WORKFLOW_ENVIRONMENT, parse_emf
 
 BUCKET = "scones-uploads-test"
 
-_FUNCTION_ENV = (
-    "MAX_IMAGE_BYTES", "MAX_IMAGE_PIXELS", "ALLOWED_FORMATS", "PAYLOAD_MAX_SIDE", "PAYLOAD_MAX_BYTES", "INCOMING_PREFIX",
-    "QUARANTINE_PREFIX", "ENDPOINT_NAME", "CLASS_NAMES", "MODEL_VERSION", "INVOKE_TIMEOUT_SECONDS",
-    "CONNECT_TIMEOUT_SECONDS", "PROBABILITY_SUM_TOLERANCE", "THRESHOLD", "POWERTOOLS_DEV",
+_OVERRIDES = (
+    "PAYLOAD_MAX_BYTES", "CONNECT_TIMEOUT_SECONDS", "PROBABILITY_SUM_TOLERANCE", "POWERTOOLS_DEV",
     "POWERTOOLS_METRICS_DISABLED", "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3",
     "AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME",
 )
 
 
-def _clear_clients() -> None:
-    serialize_handler.get_s3_client.cache_clear()
-    classify_handler._client.cache_clear()
-
-
 @pytest.fixture(autouse=True)
 def lambda_env(monkeypatch):
-    """Fake credentials, a fixed region, no endpoint overrides, default function settings."""
-    set_fake_aws_env(monkeypatch, clear=_FUNCTION_ENV)
+    """Fake credentials, a fixed region, no endpoint overrides, the environment the workflow stack sets."""
+    set_fake_aws_env(monkeypatch, clear=_OVERRIDES)
+    for name, value in WORKFLOW_ENVIRONMENT.items():
+        monkeypatch.setenv(name, value)
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    _clear_clients()
+    reset_clients()
     yield
-    _clear_clients()
+    reset_clients()
 
 
 @pytest.fixture
@@ -66,7 +50,7 @@ def lambda_context():
 def s3():
     """A moto S3 with the upload bucket; the serialize handler's cached client is created inside the mock."""
     with mock_aws():
-        client = serialize_handler.get_s3_client()
+        client = serialize_handler.s3_client()
         client.create_bucket(Bucket=BUCKET)
         yield client
 

@@ -1,7 +1,28 @@
-"""Small helpers shared by the Lambda tests (EMF parsing, payload builders)."""
+"""Small helpers shared by the Lambda tests (the stack's environment, EMF parsing, payload builders)."""
 from __future__ import annotations
 
 import json
+
+from scones_contracts.classes import CLASS_NAMES
+from scones_contracts.decision import DEFAULT_THRESHOLD
+from scones_contracts.images import (DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_PAYLOAD_MAX_SIDE,
+                                     IMAGE_FORMATS)
+
+# The variables the workflow stack sets on the three workflow functions with the default config (all
+# required by the functions; test_pipeline_and_assets compares them with the synthesized template).
+WORKFLOW_ENVIRONMENT = {
+    "MAX_IMAGE_BYTES": str(DEFAULT_MAX_IMAGE_BYTES),
+    "MAX_IMAGE_PIXELS": str(DEFAULT_MAX_IMAGE_PIXELS),
+    "ALLOWED_FORMATS": ",".join(IMAGE_FORMATS),
+    "PAYLOAD_MAX_SIDE": str(DEFAULT_PAYLOAD_MAX_SIDE),
+    "INCOMING_PREFIX": "incoming/",
+    "QUARANTINE_PREFIX": "quarantine/",
+    "ENDPOINT_NAME": "scones-vehicle-classifier",
+    "CLASS_NAMES": ",".join(CLASS_NAMES),
+    "MODEL_VERSION": "v7",
+    "INVOKE_TIMEOUT_SECONDS": "20",
+    "THRESHOLD": str(DEFAULT_THRESHOLD),
+}
 
 
 def parse_emf(stdout: str) -> list[dict]:
@@ -47,8 +68,10 @@ def emf_values(record: dict, name: str) -> list[float]:
 def serialized_image(data: bytes, bucket: str = "scones-uploads-test", key: str = "incoming/bike.png",
                      etag: str | None = "0123456789abcdef", version_id: str | None = None) -> dict:
     """What the serialize function returns for ``data`` (built with its real core, no S3 needed)."""
-    from lambdas.serialize.image_check import Settings, inspect_image, valid_outcome
+    from lambdas.serialize.outcomes import valid_outcome
+    from lambdas.serialize.rendition import render
+    from lambdas.serialize.settings import Settings
 
-    image = inspect_image(data, Settings())
+    image = render(data, Settings())
     return valid_outcome(bucket=bucket, key=key, etag=etag, version_id=version_id, source_bytes=len(data),
                          image=image)

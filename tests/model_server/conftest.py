@@ -138,14 +138,17 @@ def serving_container(tiny_model_path, model_container_environment, tmp_path_fac
 def classify_against(monkeypatch):
     """classify_against(server) -> a function calling the real classify handler with the server as its endpoint."""
     from lambdas.classify import handler as classify_handler
+    from lambdas.shared.aws_clients import reset_clients
 
     def point(server, endpoint_name: str = ENDPOINT):
         monkeypatch.setenv("ENDPOINT_NAME", endpoint_name)
         monkeypatch.setenv("MODEL_VERSION", server.model_version)
         monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "SconesUnlimited")
+        monkeypatch.setenv("CLASS_NAMES", "bicycle,motorcycle")
+        monkeypatch.setenv("INVOKE_TIMEOUT_SECONDS", "20")
         monkeypatch.setenv("AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME", server.url)
-        classify_handler.reset_sagemaker_clients()
+        reset_clients()
         return lambda event: classify_handler.handler(event, CLASSIFY_CONTEXT)
 
     yield point
-    classify_handler.reset_sagemaker_clients()
+    reset_clients()

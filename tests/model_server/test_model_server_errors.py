@@ -5,7 +5,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 import training.serve as serve
-from lambdas.classify.inference import EndpointConfigurationError, ModelRejectedInputError
+from lambdas.classify.errors import EndpointConfigurationError, ModelRejectedInputError
 from scones.local.model_server import LOCAL_ACCOUNT_ID
 from tests.model_server.server_support import ENDPOINT, classify_payload, first_line
 

@@ -5,7 +5,7 @@ import httpx
 import pytest
 from botocore.exceptions import ClientError
 
-from lambdas.classify.inference import EndpointThrottledError, EndpointUnavailableError
+from lambdas.classify.errors import EndpointThrottledError, EndpointUnavailableError
 from scones.local.model_server_faults import FAULT_KINDS, FaultInjector
 from tests.model_server.server_support import ENDPOINT, classify_payload
 

@@ -29,7 +29,7 @@ def _png(side: int = 40) -> bytes:
 
 
 def _large_jpeg() -> bytes:
-    from tests.lambdas.image_factory import large_photo_jpeg
+    from tests.image_factory import large_photo_jpeg
 
     return large_photo_jpeg()
 

@@ -18,6 +18,7 @@ import pytest
 from aws_cdk import App, Environment
 from aws_cdk.assertions import Match, Template
 
+from scones_contracts.source_files import files_sha256
 from stacks import framework_images, job_identity, sourcedir, training_job
 from stacks.app_builder import build_app
 from stacks.config import ConfigurationError, SconesConfig
@@ -204,10 +205,10 @@ def test_provider_framework_wires_on_event_and_is_complete(raw, template):
     assert framework["USER_ON_EVENT_FUNCTION_ARN"]["Fn::GetAtt"][0].startswith("TrainingJobOnEvent")
     assert framework["USER_IS_COMPLETE_FUNCTION_ARN"]["Fn::GetAtt"][0].startswith("TrainingJobIsComplete")
     template.has_resource_properties("AWS::Lambda::Function", {
-        "Handler": "training_job.handler.on_event", "Runtime": "python3.14", "Architectures": ["arm64"],
+        "Handler": "lambdas.training_job.handler.on_event", "Runtime": "python3.14", "Architectures": ["arm64"],
         "TracingConfig": {"Mode": "Active"}})
     template.has_resource_properties("AWS::Lambda::Function", {
-        "Handler": "training_job.handler.is_complete",
+        "Handler": "lambdas.training_job.handler.is_complete",
         "Environment": {"Variables": {"WAIT_BUDGET_SECONDS": str(training_job.WAIT_BUDGET_SECONDS)}}})
     # The waiter polls every 30 s for up to the hour CloudFormation gives a custom resource, and logs.
     _, machine = _one(raw, "AWS::StepFunctions::StateMachine")
@@ -386,7 +387,7 @@ def test_workflow_invokes_exactly_this_endpoint_and_reports_the_model_version(bu
     assert len(invoke) == 1 and _actions(invoke[0]) == ["sagemaker:InvokeEndpoint"]
     assert invoke[0]["Resource"] == {"Fn::ImportValue": endpoint_export[0]}
     classify = [r for r in built.workflow["Resources"].values()
-                if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == "classify.handler.handler"]
+                if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"] == "lambdas.classify.handler.handler"]
     env = classify[0]["Properties"]["Environment"]["Variables"]
     assert env["ENDPOINT_NAME"] == config.endpoint.name
     assert env["MODEL_VERSION"] == built.model.training_job_name, "a synth-time value: no export to block retraining"
@@ -407,7 +408,9 @@ def test_sourcedir_is_deterministic_and_has_the_entry_point_at_its_root(built):
     with tarfile.open(fileobj=io.BytesIO(first), mode="r:gz") as archive:
         members = archive.getmembers()
     names = [m.name for m in members]
-    assert "train.py" in names and "__init__.py" in names
+    # SageMaker's entry point at the root, beside the training code set laid out as in the repo
+    assert "train.py" in names and "training/__init__.py" in names
+    assert {"scones_contracts/__init__.py", "scones_imaging/decode.py"} <= set(names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert {m.mtime for m in members} == {0} and {m.uid for m in members} == {0}
     staged = list(Path(built.outdir).glob(f"asset.{built.model.training.code_asset.asset_hash}*.gz"))
@@ -417,12 +420,12 @@ def test_sourcedir_is_deterministic_and_has_the_entry_point_at_its_root(built):
 
 def test_code_hash_covers_every_packaged_file(tmp_path):
     files = sourcedir.training_source_files()
-    base = sourcedir.content_hash(files, sourcedir.SOURCEDIR_FORMAT)
-    assert base == sourcedir.content_hash(list(files), sourcedir.SOURCEDIR_FORMAT)
+    base = files_sha256(files, sourcedir.SOURCEDIR_FORMAT)
+    assert base == files_sha256(list(files), sourcedir.SOURCEDIR_FORMAT)
     changed = tmp_path / "train.py"
     changed.write_bytes(dict(files)["train.py"].read_bytes() + b"\n# changed\n")
     edited = [(name, changed if name == "train.py" else path) for name, path in files]
-    assert sourcedir.content_hash(edited, sourcedir.SOURCEDIR_FORMAT) != base
+    assert files_sha256(edited, sourcedir.SOURCEDIR_FORMAT) != base
 
 
 def test_job_name_changes_with_hyperparameters_data_version_code_and_data(config, built):

@@ -21,7 +21,8 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk.assertions import Match, Template
 
 from stacks.config import SconesConfig
-from stacks.monitoring_stack import ENDPOINT_VARIANT, MonitoringStack, WorkflowTargets
+from scones_contracts.endpoint import VARIANT_NAME
+from stacks.monitoring_stack import MonitoringStack, WorkflowTargets
 from tests.conftest import ROOT, mask_asset_hashes
 from tests.stacks.template_helpers import flatten_join, iam_statements, template_of
 
@@ -73,7 +74,7 @@ def logical_id(template: dict, resource_type: str, predicate=lambda props: True)
 
 
 def workflow_function(workflow: dict, package: str) -> str:
-    return logical_id(workflow, "AWS::Lambda::Function", lambda p: p.get("Handler") == f"{package}.handler.handler")
+    return logical_id(workflow, "AWS::Lambda::Function", lambda p: p.get("Handler") == f"lambdas.{package}.handler.handler")
 
 
 def imported(workflow: dict, value) -> object:
@@ -178,7 +179,7 @@ def standalone_monitoring(context: dict) -> Template:
         state_machine=sfn.StateMachine.from_state_machine_name(scope, "Sm", "sm"),
         serialize_fn=lambda_.Function.from_function_name(scope, "S", "s"),
         classify_fn=lambda_.Function.from_function_name(scope, "C", "c"),
-        filter_fn=lambda_.Function.from_function_name(scope, "F", "f"),
+        check_confidence_fn=lambda_.Function.from_function_name(scope, "F", "f"),
         review_queue=sqs.Queue.from_queue_arn(scope, "Q", "arn:aws:sqs:us-east-1:111111111111:review"),
         review_dlq=sqs.Queue.from_queue_arn(scope, "D", "arn:aws:sqs:us-east-1:111111111111:review-dlq"),
         trigger_dlq=sqs.Queue.from_queue_arn(scope, "T", "arn:aws:sqs:us-east-1:111111111111:trigger-dlq"),
@@ -203,7 +204,7 @@ def test_alarm_email_subscribes_to_the_topic():
 EXPECTED_ALARMS = {
     "workflow-executions-failed", "workflow-executions-timed-out",
     "serialize-errors", "serialize-throttles", "classify-errors", "classify-throttles",
-    "filter-errors", "filter-throttles",
+    "check-confidence-errors", "check-confidence-throttles",
     "review-queue-age", "review-dlq-depth", "trigger-dlq-depth",
     "endpoint-5xx", "endpoint-model-latency",
     "low-confidence-share", "drift-confidence-psi", "drift-check-errors",
@@ -238,10 +239,10 @@ def test_state_machine_alarms(alarms, workflow, config, suffix, metric):
     assert imported(workflow, dims(props)["StateMachineArn"]) == {"Ref": machine}
 
 
-@pytest.mark.parametrize("package", ["serialize", "classify", "filter"])
+@pytest.mark.parametrize("package", ["serialize", "classify", "check_confidence"])
 @pytest.mark.parametrize("metric, kind", [("Errors", "errors"), ("Throttles", "throttles")])
 def test_lambda_error_and_throttle_alarms(alarms, workflow, config, package, metric, kind):
-    props = alarms[config.resource_name(f"{package}-{kind}")]
+    props = alarms[config.resource_name(f"{package.replace('_', '-')}-{kind}")]
     assert (props["Namespace"], props["MetricName"], props["Statistic"], props["Period"]) == \
         ("AWS/Lambda", metric, "Sum", FIVE_MINUTES)
     # persisting: in 2 of 3 five-minute periods (the state machine retries single failures)
@@ -286,7 +287,7 @@ def test_endpoint_5xx_alarm(template, config):
         "AlarmName": config.resource_name("endpoint-5xx"),
         "Namespace": "AWS/SageMaker", "MetricName": "Invocation5XXErrors", "Statistic": "Sum", "Period": FIVE_MINUTES,
         "Dimensions": Match.array_equals([{"Name": "EndpointName", "Value": config.endpoint.name},
-                                          {"Name": "VariantName", "Value": ENDPOINT_VARIANT}]),
+                                          {"Name": "VariantName", "Value": VARIANT_NAME}]),
         "ComparisonOperator": "GreaterThanOrEqualToThreshold", "Threshold": 1,
         "EvaluationPeriods": 3, "DatapointsToAlarm": 2, "TreatMissingData": "notBreaching",
     })
@@ -296,7 +297,7 @@ def test_model_latency_alarm_threshold_is_in_microseconds(alarms, config):
     props = alarms[config.resource_name("endpoint-model-latency")]
     assert (props["Namespace"], props["MetricName"], props["ExtendedStatistic"], props["Period"]) == \
         ("AWS/SageMaker", "ModelLatency", "p90", FIVE_MINUTES)
-    assert dims(props) == {"EndpointName": config.endpoint.name, "VariantName": ENDPOINT_VARIANT}
+    assert dims(props) == {"EndpointName": config.endpoint.name, "VariantName": VARIANT_NAME}
     assert config.monitoring.model_latency_alarm_ms == 500
     assert props["Threshold"] == 500 * 1000  # 500 ms = 500000 µs: ModelLatency is reported in microseconds
     assert (props["ComparisonOperator"], props["EvaluationPeriods"], props["DatapointsToAlarm"]) == \
@@ -310,10 +311,10 @@ def test_low_confidence_share_alarm_is_low_over_low_plus_confident(alarms, workf
     stats = metric_stats(props)
     by_name = {s["Metric"]["MetricName"]: (i, s) for i, s in stats.items()}
     assert set(by_name) == {"LowConfidencePredictions", "ConfidentPredictions"}
-    filter_service = service_of(workflow, "filter")
+    confidence_service = service_of(workflow, "check_confidence")
     for _id, stat in by_name.values():
         assert stat["Metric"]["Namespace"] == config.monitoring.metrics_namespace
-        assert dims(stat["Metric"]) == {"service": filter_service}
+        assert dims(stat["Metric"]) == {"service": confidence_service}
         assert (stat["Stat"], stat["Period"]) == ("Sum", 3600)
     low, confident = by_name["LowConfidencePredictions"][0], by_name["ConfidentPredictions"][0]
     expr, minimum = expression(props), config.monitoring.low_confidence_min_predictions
@@ -326,15 +327,15 @@ def test_low_confidence_share_alarm_is_low_over_low_plus_confident(alarms, workf
     assert evaluate(expr, {low: minimum - 1, confident: 0}) == 0.0
 
 
-def test_low_confidence_alarm_matches_what_the_filter_handler_emits(alarms, workflow, config, tmp_path):
-    """Run the real filter handler with its deployed environment and read its EMF output."""
-    env = workflow["Resources"][workflow_function(workflow, "filter")]["Properties"]["Environment"]["Variables"]
+def test_low_confidence_alarm_matches_what_the_check_confidence_handler_emits(alarms, workflow, config, tmp_path):
+    """Run the real check_confidence handler with its deployed environment and read its EMF output."""
+    env = workflow["Resources"][workflow_function(workflow, "check_confidence")]["Properties"]["Environment"]["Variables"]
     script = textwrap.dedent("""
         import json, os, sys
         from types import SimpleNamespace
-        from lambdas.filter.handler import handler
-        ctx = SimpleNamespace(function_name="filter", function_version="$LATEST", memory_limit_in_mb=256,
-                              invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:filter",
+        from lambdas.check_confidence.handler import handler
+        ctx = SimpleNamespace(function_name="check-confidence", function_version="$LATEST", memory_limit_in_mb=256,
+                              invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:check-confidence",
                               aws_request_id="req", get_remaining_time_in_millis=lambda: 1000)
         for top in (0.99, 0.6):
             handler({"classification": {"bucket": "b", "key": "incoming/x.png", "etag": "e", "version_id": None,
@@ -380,7 +381,7 @@ def test_drift_psi_alarm_is_gated_by_the_record_count(alarms, config):
 
 def test_drift_check_errors_alarm(alarms, raw, config):
     props = alarms[config.resource_name("drift-check-errors")]
-    drift_fn = logical_id(raw, "AWS::Lambda::Function", lambda p: p.get("Handler") == "drift.handler.handler")
+    drift_fn = logical_id(raw, "AWS::Lambda::Function", lambda p: p.get("Handler") == "lambdas.drift.handler.handler")
     assert dims(props) == {"FunctionName": {"Ref": drift_fn}}
     assert (props["MetricName"], props["Statistic"], props["Period"]) == ("Errors", "Sum", config.drift.schedule_hours * 3600)
     assert (props["Threshold"], props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (1, 2, 2)
@@ -426,7 +427,7 @@ def test_dashboard_covers_the_workflow(dashboard_metrics, workflow, drift_fn):
             ("AWS/Lambda", "Throttles"), ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
             ("AWS/SQS", "ApproximateNumberOfMessagesVisible")} <= names
     functions = {d.get("FunctionName") for ns, name, d in metrics if (ns, name) == ("AWS/Lambda", "Errors")}
-    assert functions == {f"<Ref:{workflow_function(workflow, p)}>" for p in ("serialize", "classify", "filter")} | \
+    assert functions == {f"<Ref:{workflow_function(workflow, p)}>" for p in ("serialize", "classify", "check_confidence")} | \
         {f"<Ref:{drift_fn}>"}
     machines = {d.get("StateMachineArn") for ns, name, d in metrics if ns == "AWS/States"}
     assert machines == {f"<Ref:{logical_id(workflow, 'AWS::StepFunctions::StateMachine')}>"}
@@ -438,7 +439,7 @@ def test_dashboard_has_the_endpoint_widgets(dashboard_metrics, config):
     body, metrics = dashboard_metrics
     endpoint = {name for ns, name, d in metrics
                 if ns in ("AWS/SageMaker", "/aws/sagemaker/Endpoints")
-                and d == {"EndpointName": config.endpoint.name, "VariantName": ENDPOINT_VARIANT}}
+                and d == {"EndpointName": config.endpoint.name, "VariantName": VARIANT_NAME}}
     assert {"Invocations", "InvocationsPerInstance", "ModelLatency", "Invocation4XXErrors", "Invocation5XXErrors",
             "CPUUtilization", "MemoryUtilization"} <= endpoint
     titles = {w["properties"].get("title") for w in body["widgets"]}
@@ -449,12 +450,12 @@ def test_dashboard_has_the_endpoint_widgets(dashboard_metrics, config):
 def test_dashboard_has_the_model_quality_widgets(dashboard_metrics, workflow, config):
     _body, metrics = dashboard_metrics
     own = {(name, tuple(sorted(d.items()))) for ns, name, d in metrics if ns == config.monitoring.metrics_namespace}
-    filter_dims = (("service", service_of(workflow, "filter")),)
+    confidence_dims = (("service", service_of(workflow, "check_confidence")),)
     serialize_dims = (("service", service_of(workflow, "serialize")),)
     drift_dims = (("EndpointName", config.endpoint.name),)
-    expected = {("PredictionsBicycle", filter_dims), ("PredictionsMotorcycle", filter_dims),
-                ("TopConfidence", filter_dims), ("LowConfidencePredictions", filter_dims),
-                ("ConfidentPredictions", filter_dims), ("ImagesQuarantined", serialize_dims),
+    expected = {("PredictionsBicycle", confidence_dims), ("PredictionsMotorcycle", confidence_dims),
+                ("TopConfidence", confidence_dims), ("LowConfidencePredictions", confidence_dims),
+                ("ConfidentPredictions", confidence_dims), ("ImagesQuarantined", serialize_dims),
                 ("DriftConfidencePSI", drift_dims), ("DriftClassMixShift", drift_dims),
                 ("CapturedRecords", drift_dims), ("CaptureBadRecords", drift_dims)}
     assert expected <= own, expected - own
@@ -471,7 +472,7 @@ def test_dashboard_shows_every_alarm(dashboard_body, raw):
 # ------------------------------------------------------------------------------- drift schedule
 @pytest.fixture(scope="module")
 def drift_fn(raw):
-    return logical_id(raw, "AWS::Lambda::Function", lambda p: p.get("Handler") == "drift.handler.handler")
+    return logical_id(raw, "AWS::Lambda::Function", lambda p: p.get("Handler") == "lambdas.drift.handler.handler")
 
 
 def test_schedule_rule_targets_the_drift_function(template, raw, drift_fn, config):
@@ -499,7 +500,7 @@ def test_drift_function_runtime_and_environment(raw, drift_fn, config):
         "BASELINE_S3_URI": f"s3://{bucket}/{config.bucket.baseline_key}",
         "WINDOW_HOURS": str(config.drift.window_hours),
         "THRESHOLD": str(config.decision.threshold),
-        "METRICS_NAMESPACE": config.monitoring.metrics_namespace,
+        "POWERTOOLS_METRICS_NAMESPACE": config.monitoring.metrics_namespace,
         "ENDPOINT_NAME": config.endpoint.name,
         "PSI_THRESHOLD": str(config.drift.psi_alarm_threshold),
         "MIN_RECORDS": str(config.drift.min_records),

@@ -39,7 +39,8 @@ def test_three_functions_arm64_python312_traced_with_own_roles(template, raw):
     functions = {k: r for k, r in raw["Resources"].items()
                  if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"].endswith(".handler.handler")}
     assert sorted(r["Properties"]["Handler"] for r in functions.values()) == [
-        "classify.handler.handler", "filter.handler.handler", "serialize.handler.handler"]
+        "lambdas.check_confidence.handler.handler", "lambdas.classify.handler.handler",
+        "lambdas.serialize.handler.handler"]
     roles = set()
     for resource in functions.values():
         props = resource["Properties"]

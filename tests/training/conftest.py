@@ -2,16 +2,13 @@
 from __future__ import annotations
 
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))  # training_test_support
-
-from training.constants import SAMPLE_DATA_DIR  # noqa: E402
-from training.dataset import read_list_file  # noqa: E402
-from training_test_support import TINY_CONFIG  # noqa: E402
+from tests.training.training_test_support import TINY_CONFIG
+from training.constants import SAMPLE_DATA_DIR
+from training.dataset import read_list_file
 
 
 @pytest.fixture(scope="session")

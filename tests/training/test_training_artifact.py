@@ -11,6 +11,8 @@ import numpy as np
 import pytest
 import torch
 
+from scones_contracts.classes import CLASS_NAMES
+from scones_contracts.source_files import training_code_sha256
 from training.artifact import (
     ArtifactError,
     extracted_artifact,
@@ -18,10 +20,9 @@ from training.artifact import (
     load_classifier,
     load_metadata,
     load_state_dict,
-    tar_gz_bytes,
 )
-from training.constants import CLASS_NAMES, NORMALIZE_MEAN, NORMALIZE_STD
-from training.fingerprint import code_sha256
+from training.constants import NORMALIZE_MEAN, NORMALIZE_STD
+from training.fingerprint import CODE_ROOT
 
 
 def test_tar_has_the_sagemaker_layout_with_fixed_member_metadata(tiny_model_path):
@@ -30,17 +31,12 @@ def test_tar_has_the_sagemaker_layout_with_fixed_member_metadata(tiny_model_path
     names = [m.name for m in members]
     assert names == sorted(names)
     for required in ("model.pth", "metadata.json", "baseline.json", "code/inference.py",
-                     "code/training/__init__.py", "code/training/serve.py", "code/training/imaging.py"):
+                     "code/training/__init__.py", "code/training/serve.py", "code/training/imaging.py",
+                     "code/scones_contracts/__init__.py", "code/scones_imaging/decode.py"):
         assert required in names
     assert not any("__pycache__" in n or n.startswith("/") or ".." in n for n in names)
     assert {(m.mtime, m.uid, m.gid) for m in members} == {(0, 0, 0)}
     assert tiny_model_path.read_bytes()[4:8] == b"\x00\x00\x00\x00"  # gzip header mtime
-
-
-def test_tar_bytes_depend_only_on_content():
-    files = {"b.txt": b"two", "a/x.bin": b"\x00\x01", "model.pth": b"w"}
-    assert tar_gz_bytes(files) == tar_gz_bytes(dict(reversed(list(files.items()))))
-    assert tar_gz_bytes(files) != tar_gz_bytes({**files, "b.txt": b"three"})
 
 
 def test_metadata_describes_model_preprocessing_calibration_and_provenance(tiny_run, tiny_model_path):
@@ -55,12 +51,14 @@ def test_metadata_describes_model_preprocessing_calibration_and_provenance(tiny_
         assert key in metadata["validation"]
     fingerprint = metadata["fingerprint"]
     assert all(len(fingerprint[k]) == 64 for k in ("sha256", "data_sha256", "code_sha256"))
-    assert fingerprint["code_sha256"] == code_sha256()
+    # the same identity of "the training code" as the training job's name uses (stacks/sourcedir.py)
+    assert fingerprint["code_sha256"] == training_code_sha256(CODE_ROOT)
     assert metadata["model_version"].startswith("r9-") and len(metadata["model_version"]) == 15
 
 
 def test_baseline_has_exactly_the_drift_checker_schema(tiny_run, tiny_model_path):
-    baseline = load_baseline(tiny_model_path)
+    assert load_baseline(tiny_model_path) == tiny_run.baseline
+    baseline = tiny_run.baseline.to_dict()
     assert set(baseline) == {"version", "source", "threshold", "class_names", "top_confidence", "predicted",
                              "class_counts"}
     assert baseline["version"] == 1 and baseline["source"] == "validation" and baseline["threshold"] == 0.93
@@ -103,8 +101,9 @@ def test_inference_shim_serves_from_extracted_code_only(tiny_model_path, sample_
     script = (
         "import json, sys\n"
         "sys.path.insert(0, sys.argv[1] + '/code')\n"
-        "import inference, training\n"
-        "assert training.__file__.startswith(sys.argv[1]), training.__file__\n"
+        "import inference, training, scones_contracts, scones_imaging\n"
+        "for package in (training, scones_contracts, scones_imaging):\n"
+        "    assert package.__file__.startswith(sys.argv[1]), package.__file__\n"
         "model = inference.model_fn(sys.argv[1])\n"
         "body = open(sys.argv[2], 'rb').read()\n"
         "out = inference.output_fn(inference.predict_fn(inference.input_fn(body, 'image/png'), model), 'application/json')\n"
@@ -118,7 +117,8 @@ def test_inference_shim_serves_from_extracted_code_only(tiny_model_path, sample_
     assert len(probabilities) == 2 and abs(sum(probabilities) - 1) < 1e-5
 
 
-def test_baseline_is_accepted_by_the_drift_checker(tiny_model_path):
-    drift = pytest.importorskip("lambdas.drift.drift")
-    baseline = drift.baseline_from_dict(load_baseline(tiny_model_path), origin=str(tiny_model_path))
+def test_the_drift_checker_reads_the_baseline_from_the_artifact(tiny_model_path):
+    from scones_contracts.baseline import Baseline
+
+    baseline = Baseline.load(tiny_model_path)
     assert baseline.threshold == 0.93 and len(baseline.top_confidence) == 200

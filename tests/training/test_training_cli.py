@@ -1,8 +1,10 @@
 """`scones evaluate` / `scones train` / `scones etl`-free flows, SageMaker's train.py contract, and the bench."""
 from __future__ import annotations
 
+import io
 import json
 import os
+import site
 import subprocess
 import sys
 import tarfile
@@ -12,10 +14,10 @@ import numpy as np
 import pytest
 
 from scones.cli import main as scones_main
-from training.constants import SAMPLE_DATA_DIR
+from stacks.sourcedir import sourcedir_bytes, training_source_files
 from training.bench import run_model_bench
+from training.constants import SAMPLE_DATA_DIR
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
@@ -65,16 +67,31 @@ def test_evaluate_threshold_flag_and_human_output(tiny_run, tiny_model_path, val
     assert "accuracy" in human and "selective accuracy" in human
 
 
+# SageMaker's container: python runs the entry point of the unpacked source directory; only
+# third-party packages are installed (site-packages without .pth files: no editable project install).
+RUN_AS_SAGEMAKER = r"""
+import runpy, sys
+sys.path.extend(sys.argv[1].split(":"))
+sys.argv = ["train.py", *sys.argv[2:]]
+runpy.run_path("train.py", run_name="__main__")
+"""
+
+
 def test_sagemaker_script_mode_contract(tmp_path, make_subset):
-    """python train.py --hyperparameters with SM_* variables, as SageMaker's PyTorch container runs it."""
+    """train.py --hyperparameters with SM_* variables, from the unpacked sourcedir.tar.gz alone, as SageMaker's
+    PyTorch container runs it."""
+    code_dir = tmp_path / "code"
+    with tarfile.open(fileobj=io.BytesIO(sourcedir_bytes(training_source_files())), mode="r:gz") as archive:
+        archive.extractall(code_dir, filter="data")
     data_dir = make_subset(tmp_path / "channel", 30)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SM_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "PYTHON"))}
     env.update(SM_CHANNEL_TRAINING=str(data_dir), SM_MODEL_DIR=str(tmp_path / "model"),
                SM_OUTPUT_DATA_DIR=str(tmp_path / "output"), SM_NUM_CPUS="1", SM_CHANNELS='["training"]')
     completed = subprocess.run(
-        [sys.executable, "train.py", "--epochs", "2", "--width", "4", "--batch-size", "16", "--seed", "1",
+        [sys.executable, "-S", "-s", "-c", RUN_AS_SAGEMAKER, ":".join(site.getsitepackages()),
+         "--epochs", "2", "--width", "4", "--batch-size", "16", "--seed", "1",
          "--flip-tta", "true", "--sagemaker_unknown", "x"],
-        cwd=REPO_ROOT / "training", env=env, capture_output=True, text=True, timeout=300)
+        cwd=code_dir, env=env, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
     assert "epoch   2/2" in completed.stderr and "ignoring unknown arguments" in completed.stderr
     summary = json.loads(completed.stdout.strip().splitlines()[-1])
@@ -82,6 +99,7 @@ def test_sagemaker_script_mode_contract(tmp_path, make_subset):
     model_dir = tmp_path / "model"
     assert {p.name for p in model_dir.iterdir()} == {"model.pth", "metadata.json", "baseline.json", "code"}
     assert (model_dir / "code" / "inference.py").is_file() and (model_dir / "code" / "training" / "serve.py").is_file()
+    assert (model_dir / "code" / "scones_imaging" / "decode.py").is_file()
     metadata = json.loads((model_dir / "metadata.json").read_text())
     assert metadata["hyperparameters"]["threads"] == 1 and metadata["hyperparameters"]["epochs"] == 2
     with tarfile.open(tmp_path / "output" / "model.tar.gz", "r:gz") as archive:

@@ -6,8 +6,8 @@ from dataclasses import replace
 
 import torch
 
-from training_test_support import TINY_CONFIG
-from training.constants import CLASS_NAMES
+from tests.training.training_test_support import TINY_CONFIG
+from scones_contracts.classes import CLASS_NAMES
 from training.dataset import load_labeled_images
 from training.pipeline import run_training
 from training.trainer import TrainConfig, learning_rate, train_classifier

@@ -8,7 +8,8 @@ import pytest
 import torch
 from PIL import Image
 
-from training.constants import CLASS_NAMES, INPUT_SIZE, SAMPLE_DATA_DIR
+from scones_contracts.classes import CLASS_NAMES
+from training.constants import INPUT_SIZE, SAMPLE_DATA_DIR
 from training.dataset import load_labeled_images
 from training.imaging import normalize
 from training.serve import (
@@ -21,7 +22,7 @@ from training.serve import (
     output_fn,
     predict_fn,
 )
-from training_test_support import encode, png_bomb
+from tests.training.training_test_support import encode, png_bomb
 
 WHITE = normalize(torch.full((1, 3, INPUT_SIZE, INPUT_SIZE), 255, dtype=torch.uint8))
 

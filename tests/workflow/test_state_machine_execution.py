@@ -17,7 +17,7 @@ import pytest
 from botocore.response import StreamingBody
 from botocore.stub import ANY, Stubber
 
-from lambdas.classify import handler as classify_handler
+from lambdas.shared import aws_clients
 from scones.local.aws import LocalAws
 from scones.local.moto_shims import local_cloud
 
@@ -48,9 +48,10 @@ class EndpointStub:
 @pytest.fixture
 def endpoint(monkeypatch):
     stub = EndpointStub()
-    monkeypatch.setattr(classify_handler, "get_sagemaker_client", lambda settings=None: stub.client)
+    aws_clients.install("sagemaker-runtime", stub.client)
     with stub.stubber:
         yield stub
+    aws_clients.reset_clients()
 
 
 @pytest.fixture

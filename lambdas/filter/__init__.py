@@ -1,1 +1,0 @@
-"""filter Lambda function (own deployment asset; import as `filter` in AWS)."""
