@@ -98,7 +98,7 @@ def test_resources_other_stacks_will_add_are_picked_up_by_type(assembly):
     """A review table, an HTTP API with Cognito and a Distributed Map batch machine, as they will land."""
     base = estimate(cost_inputs(assembly))
     templates = copy.deepcopy(assembly.templates)
-    classify = next(k for k, (_, r) in _functions(templates).items() if r["Properties"]["Handler"].startswith("classify"))
+    classify = next(k for k, (_, r) in _functions(templates).items() if r["Properties"]["Handler"].startswith("lambdas.classify."))
     batch = {"StartAt": "Each object", "States": {"Each object": {
         "Type": "Map", "End": True, "ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2"},
         "ItemProcessor": {"ProcessorConfig": {"Mode": "DISTRIBUTED", "ExecutionType": "STANDARD"},
