@@ -223,14 +223,15 @@ def in_process(endpoint_model_dir):
 
 def _serialized_png() -> bytes:
     """The PNG the serialize Lambda hands on for an upload (its pure core, default settings)."""
-    from lambdas.serialize.image_check import Settings, inspect_image
+    from lambdas.serialize.rendition import render
+    from lambdas.serialize.settings import Settings
 
     upload = (FIXTURE_IMAGES / "motorcycle_s_001453.png").read_bytes()
-    return inspect_image(upload, Settings.from_env({})).png_bytes
+    return render(upload, Settings()).png_bytes
 
 
 def test_the_serialize_png_and_a_large_jpeg_are_classified(container, in_process):
-    from tests.lambdas.image_factory import large_photo_jpeg
+    from tests.image_factory import large_photo_jpeg
 
     large_jpeg = large_photo_jpeg()
     assert len(large_jpeg) > 1_000_000
@@ -259,7 +260,7 @@ def _gif() -> bytes:
 # Every client mistake the endpoint can receive, and the 4xx the toolkit must answer it with.
 BAD_REQUESTS = [
     ("empty body", b"", {"content-type": "image/png"}, 400, "empty"),
-    ("text instead of an image", b"definitely not an image", {"content-type": "image/png"}, 400, "not a decodable"),
+    ("text instead of an image", b"definitely not an image", {"content-type": "image/png"}, 400, "not a recognised image"),
     ("truncated png", _png()[:60], {"content-type": "image/png"}, 400, ""),
     ("gif sent as png", _gif(), {"content-type": "image/png"}, 400, ""),
     ("decompression bomb", None, {"content-type": "image/png"}, 413, ""),
