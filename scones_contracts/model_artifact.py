@@ -22,3 +22,7 @@ CODE_DIR = "code"
 INFERENCE_ENTRY_POINT = "inference.py"  # SageMaker's name for the serving entry point
 TRAINING_ENTRY_POINT = "train.py"
 SOURCEDIR_NAME = "sourcedir.tar.gz"
+
+
+class ArtifactError(ValueError):
+    """A model artifact is missing, unreadable, or lacks a file or field its reader needs."""

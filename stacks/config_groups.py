@@ -255,13 +255,13 @@ class FunctionSettings(_Group):
 
     serialize_memory_mb: int = knob("serialize_memory_mb", 1024)
     classify_memory_mb: int = knob("classify_memory_mb", 256)
-    filter_memory_mb: int = knob("filter_memory_mb", 256)
+    check_confidence_memory_mb: int = knob("check_confidence_memory_mb", 256)
     # Powertools for AWS Lambda (Python) v3 layer (publisher account 017000801446); locally and in
     # tests the pip package pinned in pyproject.toml is used instead.
     powertools_layer_version: int = knob("powertools_layer_version", 27)
 
     def __post_init__(self) -> None:
-        for name in ("serialize_memory_mb", "classify_memory_mb", "filter_memory_mb"):
+        for name in ("serialize_memory_mb", "classify_memory_mb", "check_confidence_memory_mb"):
             self._range(name, 128, 10240, " MB")
         self._range("powertools_layer_version", 1, 1000)
 

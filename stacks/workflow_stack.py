@@ -88,7 +88,7 @@ class WorkflowStack(Stack):
         ))
 
         self.check_confidence_fn = self._create_function(
-            "CheckConfidence", "check_confidence", config.functions.filter_memory_mb, Duration.seconds(10),
+            "CheckConfidence", "check_confidence", config.functions.check_confidence_memory_mb, Duration.seconds(10),
             {"THRESHOLD": str(config.decision.threshold)},
         )
 

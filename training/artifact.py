@@ -26,7 +26,7 @@ import torch
 
 from scones_contracts.baseline import Baseline, BaselineError
 from scones_contracts.model_artifact import (ARTIFACT_NAME, BASELINE_FILE, CODE_DIR, INFERENCE_ENTRY_POINT,
-                                             METADATA_FILE, WEIGHTS_FILE)
+                                             METADATA_FILE, WEIGHTS_FILE, ArtifactError)
 from scones_contracts.source_files import training_code_files
 from scones_contracts.tarball import TarballError, read_member, write_tar_gz
 from training.fingerprint import CODE_ROOT
@@ -61,10 +61,6 @@ from training.serve import (  # noqa: E402,F401
     predict_fn,
 )
 '''
-
-
-class ArtifactError(ValueError):
-    """The artifact is missing a file or is not in the expected layout."""
 
 
 def json_bytes(document: dict) -> bytes:

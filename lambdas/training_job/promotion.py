@@ -10,14 +10,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from scones_contracts.model_artifact import ARTIFACT_NAME, BASELINE_FILE, METADATA_FILE
+from scones_contracts.model_artifact import ARTIFACT_NAME, BASELINE_FILE, METADATA_FILE, ArtifactError
 from scones_contracts import s3_uri, tarball
 
 MAX_METADATA_BYTES = 8 * 1024 * 1024
-
-
-class ArtifactError(RuntimeError):
-    """The model artifact is missing, unreadable or lacks the metadata the gate needs."""
 
 
 def s3_location(uri: str) -> tuple[str, str]:
