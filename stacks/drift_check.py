@@ -67,7 +67,7 @@ class DriftCheck:
 
     def _function(self) -> lambda_.Function:
         c = self.config
-        # Only boto3 (no Powertools layer, no X-Ray: it calls nothing but S3 and CloudWatch once an hour).
+        # Only boto3 (no Powertools layer, no X-Ray: it calls nothing but S3 and CloudWatch, once per scheduled run).
         fn = product_function(
             self.scope, "DriftCheck", config=c, package="drift", memory_mb=DRIFT_MEMORY_MB, timeout=DRIFT_TIMEOUT,
             tracing=False, environment=self.environment(),
