@@ -1,0 +1,83 @@
+"""serving_endpoint: the model from the gated artifact, data capture, blue/green with rollback alarms,
+autoscaling."""
+from __future__ import annotations
+
+
+from aws_cdk.assertions import Match
+
+from tests.stacks.model_support import built, config, one_resource, raw, resources_of_type, template  # noqa: F401
+
+
+def test_model_serves_the_gated_artifact(template, raw):
+    template.has_resource_properties("AWS::SageMaker::Model", {
+        "PrimaryContainer": Match.object_like({
+            "ModelDataUrl": {"Fn::GetAtt": ["TrainingJob", "ModelDataUrl"]},
+            "Environment": Match.object_like({"SAGEMAKER_PROGRAM": "inference.py",
+                                              "SAGEMAKER_SUBMIT_DIRECTORY": "/opt/ml/model/code"}),
+        }),
+    })
+    _, model = one_resource(raw, "AWS::SageMaker::Model")
+    assert any(d.startswith("ModelExecutionRoleDefaultPolicy") for d in model["DependsOn"])
+
+
+def test_endpoint_config_captures_input_and_output(template, config):
+    template.has_resource_properties("AWS::SageMaker::EndpointConfig", {
+        "ProductionVariants": [Match.object_like({
+            "VariantName": "AllTraffic", "InstanceType": config.endpoint.instance_type,
+            "InitialInstanceCount": config.endpoint.initial_instance_count,
+            "ModelName": {"Fn::GetAtt": ["Model", "ModelName"]}})],
+        "DataCaptureConfig": {
+            "EnableCapture": True,
+            "InitialSamplingPercentage": config.endpoint.capture_sampling_percentage,
+            "DestinationS3Uri": {"Fn::Join": ["", [
+                "s3://scones-data-", {"Ref": "AWS::AccountId"}, "-", {"Ref": "AWS::Region"},
+                "/" + config.bucket.capture_prefix.rstrip("/")]]},
+            "CaptureOptions": [{"CaptureMode": "Input"}, {"CaptureMode": "Output"}],
+            "CaptureContentTypeHeader": {"JsonContentTypes": ["application/json"]},
+        },
+    })
+
+
+def test_endpoint_blue_green_with_auto_rollback_on_alarms(raw, config):
+    _, endpoint = one_resource(raw, "AWS::SageMaker::Endpoint")
+    props = endpoint["Properties"]
+    assert props["EndpointName"] == config.endpoint.name
+    policy = props["DeploymentConfig"]["BlueGreenUpdatePolicy"]
+    assert policy["TrafficRoutingConfiguration"] == {"Type": "ALL_AT_ONCE",
+                                                     "WaitIntervalInSeconds": config.rollout.baking_minutes * 60}
+    assert policy["MaximumExecutionTimeoutInSeconds"] > policy["TrafficRoutingConfiguration"]["WaitIntervalInSeconds"]
+    alarm_refs = [a["AlarmName"]["Ref"] for a in props["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
+    alarms = resources_of_type(raw, "AWS::CloudWatch::Alarm")
+    assert sorted(alarm_refs) == sorted(alarms)
+    by_metric = {a["Properties"]["MetricName"]: a["Properties"] for a in alarms.values()}
+    assert set(by_metric) == {"Invocation5XXErrors", "ModelLatency"}
+    for alarm in by_metric.values():
+        assert alarm["Namespace"] == "AWS/SageMaker"
+        assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == {"EndpointName": config.endpoint.name,
+                                                                        "VariantName": "AllTraffic"}
+    errors = by_metric["Invocation5XXErrors"]
+    assert errors["Statistic"] == "Sum" and errors["Threshold"] == config.rollout.rollback_5xx_errors
+    latency = by_metric["ModelLatency"]
+    assert latency["Unit"] == "Microseconds"
+    assert latency["Threshold"] == config.rollout.rollback_model_latency_ms * 1000, "ModelLatency is in microseconds"
+    assert latency["ExtendedStatistic"] == "p99"
+    # The autoscaled instance count survives a model rollout; data capture changes still apply.
+    assert props["RetainAllVariantProperties"] is True
+    assert props["ExcludeRetainedVariantProperties"] == [{"VariantPropertyType": "DataCaptureConfig"}]
+
+
+def test_autoscaling_tracks_invocations_per_instance_within_config_bounds(template, config):
+    template.has_resource_properties("AWS::ApplicationAutoScaling::ScalableTarget", {
+        "MinCapacity": config.endpoint.min_capacity, "MaxCapacity": config.endpoint.max_capacity,
+        "ScalableDimension": "sagemaker:variant:DesiredInstanceCount", "ServiceNamespace": "sagemaker",
+        "ResourceId": {"Fn::Join": ["", ["endpoint/", {"Fn::GetAtt": ["Endpoint", "EndpointName"]},
+                                         "/variant/AllTraffic"]]},
+        "RoleARN": {"Fn::Join": ["", ["arn:", {"Ref": "AWS::Partition"}, ":iam::", {"Ref": "AWS::AccountId"},
+                                      Match.string_like_regexp("AWSServiceRoleForApplicationAutoScaling_SageMaker")]]},
+    })
+    template.has_resource_properties("AWS::ApplicationAutoScaling::ScalingPolicy", {
+        "PolicyType": "TargetTrackingScaling",
+        "TargetTrackingScalingPolicyConfiguration": Match.object_like({
+            "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
+            "TargetValue": config.endpoint.target_invocations_per_instance}),
+    })
