@@ -1,7 +1,6 @@
 """job_identity: the training job's deterministic name and its hyperparameters (train.py flags)."""
 from __future__ import annotations
 
-
 import pytest
 
 from stacks import job_identity

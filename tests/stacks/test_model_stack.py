@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 from tests.conftest import mask_asset_hashes
 from tests.stacks.model_support import actions_of, built, config, raw, resources_of_type  # noqa: F401
 from tests.stacks.template_helpers import iam_statements

@@ -1,7 +1,6 @@
 """sagemaker_role: the training job's and the endpoint's SageMaker execution roles."""
 from __future__ import annotations
 
-
 from tests.stacks.model_support import actions_of, built, config, raw, resources_in, statements_of  # noqa: F401
 
 

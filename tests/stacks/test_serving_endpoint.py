@@ -2,7 +2,6 @@
 autoscaling."""
 from __future__ import annotations
 
-
 from aws_cdk.assertions import Match
 
 from tests.stacks.model_support import built, config, one_resource, raw, resources_of_type, template  # noqa: F401

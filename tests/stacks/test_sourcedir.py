@@ -6,7 +6,6 @@ import io
 import tarfile
 from pathlib import Path
 
-
 from scones_contracts.source_files import files_sha256
 from stacks import sourcedir
 from tests.stacks.model_support import built  # noqa: F401

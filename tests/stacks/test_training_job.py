@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 
-
 from stacks import training_job
 from tests.stacks.model_support import (actions_of, built, config, one_resource, raw, resources_in,  # noqa: F401
                                         resources_of_type, statements_of, template)
