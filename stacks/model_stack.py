@@ -4,7 +4,8 @@
 Flow on every deploy::
 
     BucketDeployment  data/sample/... -> s3://<bucket>/<training_data_prefix><training_data_version>/
-    s3_assets.Asset   training/ -> sourcedir.tar.gz (deterministic bytes, custom content hash)
+    s3_assets.Asset   the training code set (training/, scones_contracts/, scones_imaging/) -> sourcedir.tar.gz
+                      (deterministic bytes, custom content hash)
     Custom::SageMakerTrainingJob (Provider framework: on_event + is_complete)
         job name = <project>-<data version>-<12 hex of sha256(code, data, hyperparameters, image, instance)>
         on_event     CreateTrainingJob (or adopt the existing job of that name)
