@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from scones_contracts.decision import DEFAULT_THRESHOLD
+from scones_contracts.decision import DEFAULT_THRESHOLD, validate_threshold
 from training.constants import SAMPLE_DATA_DIR
 
 
@@ -70,10 +70,18 @@ def add_train_arguments(parser: argparse.ArgumentParser, environ: dict[str, str]
     parser.add_argument("--flip-tta", type=_bool, default=defaults.flip_tta, help="average logits over a horizontal flip")
     parser.add_argument("--bf16", type=_bool, default=defaults.bf16, help="bf16 autocast while training")
     parser.add_argument("--log-every", type=int, default=0, help="epochs between progress lines (0 = ~10 lines)")
-    parser.add_argument("--confidence-threshold", type=float, default=DEFAULT_THRESHOLD, metavar="T",
+    parser.add_argument("--confidence-threshold", type=_threshold, default=DEFAULT_THRESHOLD, metavar="T",
                         help="the routing threshold the validation metrics and the drift baseline are computed at, "
                              "recorded in metadata.json and baseline.json (default %(default)s; SageMaker: the model "
                              "stack passes the config's confidence_threshold)")
+
+
+def _threshold(text: str) -> float:
+    """A routing threshold, validated by the one rule (`scones_contracts.decision`)."""
+    try:
+        return validate_threshold(text)
+    except ValueError as err:
+        raise argparse.ArgumentTypeError(str(err)) from None
 
 
 def _bool(text: str) -> bool:
@@ -159,7 +167,7 @@ def register(subparsers) -> None:
     evaluate.add_argument("--model", type=Path, required=True, help="model.tar.gz or extracted artifact dir")
     evaluate.add_argument("--data", type=Path, default=SAMPLE_DATA_DIR, help="dataset folder (default: repo sample)")
     evaluate.add_argument("--lst", type=Path, default=None, help="list file (default: DATA/train.lst)")
-    evaluate.add_argument("--threshold", type=float, default=DEFAULT_THRESHOLD,
+    evaluate.add_argument("--threshold", type=_threshold, default=DEFAULT_THRESHOLD,
                           help="routing threshold for coverage and selective accuracy (default %(default)s; "
                                "`scones evaluate`: the config's confidence_threshold)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object as the last line")
