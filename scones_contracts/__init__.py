@@ -15,6 +15,7 @@ Module map (module -> contract):
     baseline        the drift baseline (baseline.json): one class for its writer and its readers
     model_artifact  the names inside model.tar.gz and the entry points SageMaker runs
     images          the image limits (bytes, pixels, formats, payload size) and rejection reasons
+    quarantine      where a refused upload and its reason record go (unique per upload, valid S3 keys)
     env             environment-variable parsing; `ConfigurationError`
     tarball         deterministic tar.gz writing; reading members of a (streamed) tarball
     source_files    the one file walk and hash ("the code changed"), the training code set

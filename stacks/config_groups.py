@@ -16,6 +16,7 @@ from scones_contracts.env import ConfigurationError
 from scones_contracts.images import (DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_PAYLOAD_MAX_SIDE,
                                      MAX_IMAGE_BYTES_RANGE, MAX_IMAGE_PIXELS_RANGE, PAYLOAD_MAX_SIDE_RANGE)
 from scones_contracts.metrics import DEFAULT_NAMESPACE
+from scones_contracts.quarantine import MAX_PREFIX_BYTES
 
 # Instance families the SageMaker PyTorch CPU containers run on (GPU families would need the
 # GPU image); used to reject typos such as "ml.m55.large" at synth time.
@@ -96,6 +97,8 @@ class BucketLayout(_Group):
         for name in self.PREFIXES:
             self._check(name, bool(_PREFIX.fullmatch(getattr(self, name))),
                         "an S3 prefix of safe characters ending in '/', e.g. 'incoming/'")
+            # Keys under it (the quarantine folders: scones_contracts.quarantine) must keep room for a name.
+            self._check(name, len(getattr(self, name)) <= MAX_PREFIX_BYTES, f"at most {MAX_PREFIX_BYTES} characters")
         for name in self.PREFIXES:
             for other in self.PREFIXES:
                 self._check(name, name == other or not getattr(self, name).startswith(getattr(self, other)),

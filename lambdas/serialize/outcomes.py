@@ -12,34 +12,23 @@ Valid::
 Invalid (the object exists but is not an acceptable image; no exception)::
 
     {"valid": false, "bucket", "key", "etag", "version_id", "reason_code", "reason",
-     "copy_source": "<bucket>/<quoted key>", "quarantine_key", "reason_key",
-     "reason_record": {"bucket", "key", "reason_code", "reason", "detected_at"}}
+     "copy_source": "<bucket>/<quoted key>[?versionId=<id>]", "quarantine_key", "reason_key",
+     "reason_record": {"bucket", "key", "version_id", "etag", "reason_code", "reason", "detected_at"}}
 
-    reason_code: one of scones_contracts.images.REASON_CODES
+    reason_code: one of scones_contracts.images.REASON_CODES; quarantine_key / reason_key: the
+    upload's own quarantine folder (`scones_contracts.quarantine`: unique per upload, <= 1024 bytes)
 """
 from __future__ import annotations
 
-import urllib.parse
 from datetime import datetime, timezone
 from typing import Any
 
 from scones_contracts.images import PAYLOAD_CONTENT_TYPE
+from scones_contracts.quarantine import copy_source, quarantine_location
 from scones_imaging.decode import ImageRejected
 
 from .rendition import Rendition
 from .settings import Settings
-
-REASON_SUFFIX = ".reason.json"
-
-
-def quarantine_key_for(key: str, settings: Settings) -> str:
-    prefix = settings.incoming_prefix
-    return settings.quarantine_prefix + (key[len(prefix):] if prefix and key.startswith(prefix) else key)
-
-
-def copy_source_for(bucket: str, key: str) -> str:
-    """CopyObject's CopySource: the key is URL-quoted (it is data, whatever characters it holds)."""
-    return f"{bucket}/{urllib.parse.quote(key, safe='/')}"
 
 
 def utc_now_iso() -> str:
@@ -65,7 +54,8 @@ def valid_outcome(*, bucket: str, key: str, etag: str | None, version_id: str | 
 
 def invalid_outcome(*, bucket: str, key: str, etag: str | None, version_id: str | None, rejection: ImageRejected,
                     settings: Settings, detected_at: str | None = None) -> dict[str, Any]:
-    quarantine_key = quarantine_key_for(key, settings)
+    where = quarantine_location(key, version_id=version_id, etag=etag, incoming_prefix=settings.incoming_prefix,
+                                quarantine_prefix=settings.quarantine_prefix)
     return {
         "valid": False,
         "bucket": bucket,
@@ -74,12 +64,14 @@ def invalid_outcome(*, bucket: str, key: str, etag: str | None, version_id: str 
         "version_id": version_id,
         "reason_code": rejection.reason_code,
         "reason": rejection.reason,
-        "copy_source": copy_source_for(bucket, key),
-        "quarantine_key": quarantine_key,
-        "reason_key": quarantine_key + REASON_SUFFIX,
+        "copy_source": copy_source(bucket, key, version_id),
+        "quarantine_key": where.image_key,
+        "reason_key": where.reason_key,
         "reason_record": {
             "bucket": bucket,
             "key": key,
+            "version_id": version_id,
+            "etag": etag,
             "reason_code": rejection.reason_code,
             "reason": rejection.reason,
             "detected_at": detected_at or utc_now_iso(),

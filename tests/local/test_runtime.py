@@ -13,6 +13,7 @@ import pytest
 
 from scones.local.hostile_files import write_hostile_files
 from scones.local.runtime import LocalWorkflow, list_images
+from scones_contracts.quarantine import quarantine_location
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample" / "cifar100-bicycle-motorcycle"
@@ -84,9 +85,12 @@ def test_many_images_at_concurrency_8_nothing_lost_no_duplicate_routing(workflow
     assert sorted(m["key"] for m in review) == sorted(o.key for o in outcomes if o.outcome == "review")
     bucket = workflow.aws.deployed.bucket
     for name in hostile:
-        key = f"quarantine/hostile/{name}"
-        assert workflow.aws.s3.head_object(Bucket=bucket, Key=key)  # kept, under quarantine/
-        assert json.loads(workflow.aws.s3.get_object(Bucket=bucket, Key=key + ".reason.json")["Body"].read())["reason"]
+        key = f"incoming/hostile/{name}"
+        upload = workflow.aws.s3.head_object(Bucket=bucket, Key=key)
+        where = quarantine_location(key, version_id=upload.get("VersionId"), etag=upload["ETag"].strip('"'),
+                                    incoming_prefix="incoming/", quarantine_prefix="quarantine/")
+        assert workflow.aws.s3.head_object(Bucket=bucket, Key=where.image_key)  # kept, under quarantine/
+        assert json.loads(workflow.aws.s3.get_object(Bucket=bucket, Key=where.reason_key)["Body"].read())["reason"]
     assert all(o.steps_ms.get("serialize", 0) > 0 for o in classified)
 
 

@@ -15,6 +15,7 @@ from stacks.config import ConfigurationError, SconesConfig
     ("log_retention_days", "31", "one of"),
     ("incoming_prefix", "no-slash", "ending in '/'"),
     ("incoming_prefix", "datacapture/in/", "does not overlap"),
+    ("quarantine_prefix", "q" * 256 + "/", "at most 256 characters"),
     ("autoscaling_max_capacity", "0", "autoscaling_min_capacity"),
     ("data_capture_sampling_percentage", "101", "0..100"),
     ("alarm_email", "not-an-email", "e-mail"),

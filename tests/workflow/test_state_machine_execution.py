@@ -20,6 +20,7 @@ from botocore.stub import ANY, Stubber
 from lambdas.shared import aws_clients
 from scones.local.aws import LocalAws
 from scones.local.moto_shims import local_cloud
+from scones_contracts.quarantine import quarantine_location
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "images"
 BICYCLE_PNG = (FIXTURES / "bike_s_000682.png").read_bytes()
@@ -126,14 +127,66 @@ def test_invalid_image_is_quarantined_with_its_reason_and_kept(aws, endpoint):
     output = json.loads(run["output"])
     assert output["outcome"] == "quarantined" and output["reason_code"] == "truncated_image"
     bucket = aws.deployed.bucket
-    copy = aws.s3.get_object(Bucket=bucket, Key="quarantine/ünïcode broken.png")
+    upload = aws.s3.head_object(Bucket=bucket, Key="incoming/ünïcode broken.png")
+    where = quarantine_location("incoming/ünïcode broken.png", version_id=upload["VersionId"],
+                                etag=upload["ETag"].strip('"'), incoming_prefix="incoming/",
+                                quarantine_prefix="quarantine/")
+    assert (output["quarantine_key"], output["reason_key"]) == (where.image_key, where.reason_key)
+    assert where.image_key.startswith("quarantine/ünïcode broken.png/")
+    copy = aws.s3.get_object(Bucket=bucket, Key=where.image_key)
     assert copy["Body"].read() == truncated
     assert copy["Metadata"]["quarantine-reason-code"] == "truncated_image"
-    record = json.loads(aws.s3.get_object(Bucket=bucket, Key="quarantine/ünïcode broken.png.reason.json")["Body"].read())
+    record = json.loads(aws.s3.get_object(Bucket=bucket, Key=where.reason_key)["Body"].read())
     assert record["reason_code"] == "truncated_image" and "truncated" in record["reason"]
+    assert (record["key"], record["version_id"]) == ("incoming/ünïcode broken.png", upload["VersionId"])
     assert aws.s3.get_object(Bucket=bucket, Key="incoming/ünïcode broken.png")["Body"].read() == truncated
     assert "Classify vehicle" not in run["entered"]
     assert endpoint.stubber._queue.__len__() == 0  # the endpoint was never called
+
+
+def quarantined_objects(aws: LocalAws) -> dict[str, bytes]:
+    listing = aws.s3.list_objects_v2(Bucket=aws.deployed.bucket, Prefix="quarantine/").get("Contents", [])
+    return {o["Key"]: aws.s3.get_object(Bucket=aws.deployed.bucket, Key=o["Key"])["Body"].read() for o in listing}
+
+
+def test_an_upload_named_like_a_reason_record_overwrites_nothing(aws, endpoint):
+    """`X.reason.json`, `X`'s own folder path and a second version of `X`: four records, four images."""
+    first = upload_and_run(aws, "incoming/x.png", b"not an image, version 1")
+    first_out = json.loads(first["output"])
+    folder = first_out["reason_key"][len("quarantine/"):-len("reason.json")]
+    clashing = [upload_and_run(aws, key, b'{"reason_code": "forged"}')
+                for key in ("incoming/x.png.reason.json", f"incoming/{folder}reason.json")]
+    second = upload_and_run(aws, "incoming/x.png", b"not an image, version 2")
+
+    outputs = [json.loads(run["output"]) for run in (first, *clashing, second)]
+    assert [o["outcome"] for o in outputs] == ["quarantined"] * 4
+    stored = quarantined_objects(aws)
+    assert len(stored) == 8, sorted(stored)
+    assert len({o["reason_key"] for o in outputs}) == 4
+    for output, body in zip(outputs, [b"not an image, version 1", b'{"reason_code": "forged"}',
+                                      b'{"reason_code": "forged"}', b"not an image, version 2"]):
+        assert stored[output["quarantine_key"]] == body
+        record = json.loads(stored[output["reason_key"]])
+        assert (record["key"], record["reason_code"]) == (output["key"], output["reason_code"])
+    assert json.loads(stored[first_out["reason_key"]])["reason"].startswith("data is not a recognised image")
+
+
+def test_quarantine_keys_of_the_longest_upload_keys_stay_valid(aws, endpoint):
+    """S3 allows 1024 bytes of key; moto is made to refuse longer ones as AWS does (moto_shims)."""
+    ascii_key = "incoming/" + "d/" * 300 + "a" * (1024 - 9 - 600 - 4) + ".png"
+    multibyte_key = "incoming/a" + "\U0001f6b2" * 252 + "é.png"  # 1024 bytes, the cut falls inside a character
+    assert [len(k.encode()) for k in (ascii_key, multibyte_key)] == [1024, 1024]
+    with pytest.raises(aws.s3.exceptions.ClientError, match="KeyTooLongError"):
+        aws.s3.put_object(Bucket=aws.deployed.bucket, Key=multibyte_key + "x", Body=b"")
+
+    for key in (ascii_key, multibyte_key):
+        run = upload_and_run(aws, key, b"\x89PNG\r\n\x1a\n")
+        assert run["status"] == "SUCCEEDED", run["history"][-1]
+        output = json.loads(run["output"])
+        assert output["outcome"] == "quarantined"
+        for derived in (output["quarantine_key"], output["reason_key"]):
+            assert len(derived.encode()) <= 1024 and derived.startswith("quarantine/" + key[9:40])
+        assert json.loads(quarantined_objects(aws)[output["reason_key"]])["key"] == key
 
 
 def test_endpoint_throttling_is_retried_then_routed(aws, endpoint):

@@ -14,6 +14,7 @@ from lambdas.serialize import handler as serialize_handler
 from lambdas.serialize.errors import ImageNotFoundError, InvalidEventError
 from scones_contracts.env import ConfigurationError
 from scones_contracts.images import REASON_CODES
+from scones_contracts.quarantine import upload_id
 from tests import image_factory
 from tests.lambdas.lambda_helpers import emf_dimension_sets, emf_metric_names, emf_records_with, emf_values, invoke
 
@@ -278,12 +279,15 @@ def test_bad_files_are_quarantine_outcomes(s3, bucket, bad_files, lambda_context
     assert key not in result["reason"] and name not in result["reason"]
     assert (result["bucket"], result["key"]) == (bucket, key)
     assert result["etag"] == s3.head_object(Bucket=bucket, Key=key)["ETag"].strip('"')
-    assert result["quarantine_key"] == f"quarantine/driver 7/{name}"
-    assert result["reason_key"] == f"quarantine/driver 7/{name}.reason.json"
-    assert result["copy_source"] == f"{bucket}/incoming/driver%207/{urllib.parse.quote(name)}"
+    version_id = s3.head_object(Bucket=bucket, Key=key).get("VersionId")
+    folder = f"quarantine/driver 7/{name}/{upload_id(key, version_id, result['etag'])}/"
+    assert (result["quarantine_key"], result["reason_key"]) == (folder + "upload", folder + "reason.json")
+    assert result["copy_source"] == f"{bucket}/incoming/driver%207/{urllib.parse.quote(name)}" + (
+        f"?versionId={version_id}" if version_id else "")
     record = result["reason_record"]
-    assert {k: record[k] for k in ("bucket", "key", "reason_code", "reason")} == {
-        "bucket": bucket, "key": key, "reason_code": reason_code, "reason": result["reason"]}
+    assert {k: record[k] for k in ("bucket", "key", "version_id", "etag", "reason_code", "reason")} == {
+        "bucket": bucket, "key": key, "version_id": version_id, "etag": result["etag"], "reason_code": reason_code,
+        "reason": result["reason"]}
     detected = datetime.fromisoformat(record["detected_at"].replace("Z", "+00:00"))
     assert detected.tzinfo is not None and before <= detected <= datetime.now(timezone.utc)
     assert "image_data" not in result
@@ -362,8 +366,8 @@ def test_custom_prefixes(s3, bucket, lambda_context, monkeypatch):
     inside = invoke(handler, event_for(bucket, "uploads/x/y.png"), lambda_context)
     outside = invoke(handler, event_for(bucket, "elsewhere/z.png"), lambda_context)
 
-    assert inside["quarantine_key"] == "rejected/images/x/y.png"
-    assert outside["quarantine_key"] == "rejected/images/elsewhere/z.png"
+    assert inside["quarantine_key"].startswith("rejected/images/x/y.png/")
+    assert outside["quarantine_key"].startswith("rejected/images/elsewhere/z.png/")
 
 
 # ---------------------------------------------------------------- errors
