@@ -20,4 +20,5 @@ Module map (module -> contract):
     tarball         deterministic tar.gz writing; reading members of a (streamed) tarball
     source_files    the one file walk and hash ("the code changed"), the training code set
     s3_uri          s3:// URI parsing and building
+    labels          the labels layout: reviewer decisions as training examples (images + list fragments)
 """

@@ -19,13 +19,14 @@ def _log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def sagemaker_training_channel(environ: dict[str, str]) -> str | None:
-    """SM_CHANNEL_TRAINING, else SM_CHANNEL_TRAIN, else the only SM_CHANNEL_* other than test/validation."""
-    for name in ("SM_CHANNEL_TRAINING", "SM_CHANNEL_TRAIN"):
-        if environ.get(name):
-            return environ[name]
-    others = sorted(k for k in environ if k.startswith("SM_CHANNEL_") and k not in ("SM_CHANNEL_TEST", "SM_CHANNEL_VALIDATION"))
-    return environ[others[0]] if len(others) == 1 else None
+def sagemaker_training_channels(environ: dict[str, str]) -> list[str]:
+    """The training data folders SageMaker mounted: SM_CHANNEL_TRAINING (or SM_CHANNEL_TRAIN) first, then
+    every other SM_CHANNEL_* except test/validation in name order (e.g. a `labels` channel of reviewed
+    examples); empty outside SageMaker."""
+    first = [environ[name] for name in ("SM_CHANNEL_TRAINING", "SM_CHANNEL_TRAIN") if environ.get(name)][:1]
+    others = sorted(k for k in environ if k.startswith("SM_CHANNEL_") and environ[k]
+                    and k not in ("SM_CHANNEL_TRAINING", "SM_CHANNEL_TRAIN", "SM_CHANNEL_TEST", "SM_CHANNEL_VALIDATION"))
+    return first + [environ[k] for k in others]
 
 
 def add_train_arguments(parser: argparse.ArgumentParser, environ: dict[str, str] | None = None) -> None:
@@ -35,9 +36,13 @@ def add_train_arguments(parser: argparse.ArgumentParser, environ: dict[str, str]
     env = os.environ if environ is None else environ
     defaults = TrainConfig()
     in_sagemaker = bool(env.get("SM_MODEL_DIR"))
-    parser.add_argument("--data", type=Path, default=Path(sagemaker_training_channel(env) or SAMPLE_DATA_DIR),
-                        help="dataset folder with train.lst + train/ (default: SM_CHANNEL_TRAINING or the repo sample)")
-    parser.add_argument("--lst", type=Path, default=None, help="list file (default: DATA/train.lst)")
+    channels = sagemaker_training_channels(env)
+    parser.add_argument("--data", type=Path, action="append", default=None, metavar="DIR",
+                        help="dataset folder: train.lst + train/, and/or reviewed labels (lists/*.lst + images/, "
+                             "what `scones run --labels-out` writes); repeat to train on several folders together "
+                             f"(default: {'the SageMaker training channels' if channels else 'the repo sample'})")
+    parser.set_defaults(default_data=[Path(c) for c in channels] or [SAMPLE_DATA_DIR])
+    parser.add_argument("--lst", type=Path, default=None, help="list file of a single --data folder (default: DATA/train.lst)")
     parser.add_argument("--model-dir", type=Path, default=Path(env["SM_MODEL_DIR"]) if in_sagemaker else None,
                         required=not in_sagemaker, help="where the artifact goes (default: SM_MODEL_DIR)")
     parser.add_argument("--output-data-dir", type=Path, default=Path(env["SM_OUTPUT_DATA_DIR"]) if env.get("SM_OUTPUT_DATA_DIR") else None,
@@ -106,11 +111,16 @@ def config_from_args(args: argparse.Namespace):
 
 def run_train(args: argparse.Namespace) -> int:
     """Train, write the artifact, optionally evaluate a test channel; prints the report JSON last."""
+    from training.dataset import DatasetError
     from training.pipeline import run_training
 
-    run = run_training(args.data, config_from_args(args), args.model_dir, lst=args.lst, layout=args.layout,
-                       output_data_dir=args.output_data_dir, log=_log, log_every=args.log_every,
-                       threshold=args.confidence_threshold)
+    try:
+        run = run_training(args.data or args.default_data, config_from_args(args), args.model_dir, lst=args.lst,
+                           layout=args.layout, output_data_dir=args.output_data_dir, log=_log,
+                           log_every=args.log_every, threshold=args.confidence_threshold)
+    except DatasetError as bad_data:  # a bad folder, list or image: name it, no traceback
+        _log(f"scones train: {bad_data}")
+        return 2
     summary = {key: run.report[key] for key in ("model_version", "artifact", "model_dir", "train_seconds")}
     summary["validation"] = {k: run.metadata["validation"][k] for k in ("n", "accuracy", "coverage", "selective_accuracy", "ece")}
     summary["temperature"] = run.metadata["temperature"]

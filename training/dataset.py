@@ -6,6 +6,10 @@ Image paths are relative to DIR/<list name without .lst>/ when that folder exist
 DIR/train/, test.lst -> DIR/test/: what `training.etl` writes), otherwise to DIR itself (so a
 custom list can name `train/x.png`). Every row is checked up front so a bad dataset fails with the
 file and line at fault rather than mid-training.
+
+A folder may instead (or also) hold reviewer labels in the layout of `scones_contracts.labels`
+(`lists/*.lst` fragments of one row each, paths relative to the folder): `dataset_lists` finds every
+list of a folder and `load_folders` reads several folders as one dataset (`scones train --data A --data B`).
 """
 from __future__ import annotations
 
@@ -16,6 +20,7 @@ import numpy as np
 import torch
 
 from scones_contracts.classes import CLASS_NAMES
+from scones_contracts.labels import LABEL_LISTS_DIR, LIST_SUFFIX
 from training.constants import INPUT_SIZE
 from training.imaging import ImageDecodeError, prepare_image
 
@@ -113,29 +118,86 @@ def resolve_list_path(data_dir: Path, lst: Path | str | None = None) -> Path:
     return data_dir / lst
 
 
-def load_labeled_images(data_dir: Path | str, lst: Path | str | None = None, size: int = INPUT_SIZE) -> LabeledImages:
-    """Read a .lst and decode every image it lists (through the serving preprocessing)."""
+@dataclass(frozen=True)
+class DatasetList:
+    """One list file and the folder its image paths are relative to."""
+    path: Path
+    image_root: Path
+
+
+def dataset_lists(data_dir: Path | str, lst: Path | str | None = None) -> list[DatasetList]:
+    """Every list of a dataset folder: `lst` if given; otherwise `train.lst` if present, then the label
+    fragments `lists/*.lst` in name order (their paths relative to the folder itself)."""
     data_dir = Path(data_dir)
     if not data_dir.is_dir():
         raise DatasetError(f"{data_dir}: data directory not found")
-    lst_path = resolve_list_path(data_dir, lst)
-    entries = read_list_file(lst_path)
-    root = image_root_for(data_dir, lst_path)
-    pixels = np.empty((len(entries), size, size, 3), dtype=np.uint8)
+    if lst is not None:
+        path = resolve_list_path(data_dir, lst)
+        return [DatasetList(path, image_root_for(data_dir, path))]
+    found = []
+    train = resolve_list_path(data_dir, None)
+    if train.is_file():
+        found.append(DatasetList(train, image_root_for(data_dir, train)))
+    fragments = data_dir / LABEL_LISTS_DIR
+    if fragments.is_dir():
+        found += [DatasetList(path, data_dir) for path in sorted(fragments.glob(f"*{LIST_SUFFIX}")) if path.is_file()]
+    if not found:
+        raise DatasetError(f"{data_dir}: no train.lst and no {LABEL_LISTS_DIR}/*{LIST_SUFFIX} label fragments; "
+                           "a dataset folder needs one or the other")
+    return found
+
+
+def _decode_rows(rows: list[tuple[DatasetList, ListEntry]], size: int) -> LabeledImages:
+    pixels = np.empty((len(rows), size, size, 3), dtype=np.uint8)
     files: list[Path] = []
-    for i, entry in enumerate(entries):
-        path = root / entry.relative_path
-        where = f"{lst_path}:{entry.line_number}"
+    for i, (source, entry) in enumerate(rows):
+        path = source.image_root / entry.relative_path
+        where = f"{source.path}:{entry.line_number}"
         if not path.is_file():
-            raise DatasetError(f"{where}: image {entry.relative_path!r} not found in {root}")
+            raise DatasetError(f"{where}: image {entry.relative_path!r} not found in {source.image_root}")
         try:
             pixels[i] = prepare_image(path.read_bytes(), size)
         except ImageDecodeError as exc:
             raise DatasetError(f"{where}: image {entry.relative_path!r} cannot be read: {exc}") from exc
         files.append(path)
     images = torch.from_numpy(pixels).permute(0, 3, 1, 2).contiguous()
-    labels = torch.tensor([e.label for e in entries], dtype=torch.long)
+    labels = torch.tensor([entry.label for _, entry in rows], dtype=torch.long)
     return LabeledImages(images, labels, files)
+
+
+def _rows(lists: list[DatasetList]) -> list[tuple[DatasetList, ListEntry]]:
+    """Every row of `lists`, in order; label fragments of one folder share one index space, so a
+    duplicate index across them is an error naming both files."""
+    rows: list[tuple[DatasetList, ListEntry]] = []
+    fragment_indices: dict[tuple[Path, int], str] = {}
+    for source in lists:
+        for entry in read_list_file(source.path):
+            if source.path.parent.name == LABEL_LISTS_DIR:
+                where = f"{source.path}:{entry.line_number}"
+                first = fragment_indices.setdefault((source.image_root, entry.index), where)
+                if first != where:
+                    raise DatasetError(f"{where}: duplicate index {entry.index} (first in {first})")
+            rows.append((source, entry))
+    return rows
+
+
+def load_labeled_images(data_dir: Path | str, lst: Path | str | None = None, size: int = INPUT_SIZE) -> LabeledImages:
+    """Read a folder's lists (`dataset_lists`) and decode every image they name (through the serving
+    preprocessing)."""
+    return _decode_rows(_rows(dataset_lists(data_dir, lst)), size)
+
+
+def load_folders(data_dirs: list[Path | str], lst: Path | str | None = None,
+                 size: int = INPUT_SIZE) -> tuple[LabeledImages, list[Path]]:
+    """Several dataset folders as one dataset, in the order given; also returns every list file read.
+    `lst` names the list of a single folder (with several folders each uses its own lists)."""
+    if not data_dirs:
+        raise DatasetError("no dataset folder given")
+    if lst is not None and len(data_dirs) > 1:
+        raise DatasetError(f"--lst names the list of one folder; with {len(data_dirs)} --data folders each "
+                           "folder's own train.lst and label fragments are read")
+    lists = [source for folder in data_dirs for source in dataset_lists(folder, lst)]
+    return _decode_rows(_rows(lists), size), [source.path for source in lists]
 
 
 def stratified_split(labels: torch.Tensor, val_fraction: float, seed: int) -> tuple[torch.Tensor, torch.Tensor]:

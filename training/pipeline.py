@@ -21,7 +21,7 @@ from scones_contracts.baseline import Baseline
 from scones_contracts.classes import CLASS_NAMES
 from scones_contracts.decision import DEFAULT_THRESHOLD
 from training.constants import INPUT_SIZE, NORMALIZE_MEAN, NORMALIZE_STD
-from training.dataset import load_labeled_images, resolve_list_path
+from training.dataset import load_folders
 from training.fingerprint import model_version, training_fingerprint
 from training.metrics import classification_summary, expected_calibration_error, negative_log_likelihood
 from training.model import count_parameters
@@ -83,12 +83,14 @@ def build_metadata(result: TrainingResult, fingerprint: dict, data_summary: dict
     }
 
 
-def run_training(data_dir: Path | str, config: TrainConfig, model_dir: Path | str, lst: Path | str | None = None,
+def run_training(data_dir: Path | str | list[Path | str], config: TrainConfig, model_dir: Path | str,
+                 lst: Path | str | None = None,
                  layout: str = "tar", output_data_dir: Path | str | None = None,
                  log: Callable[[str], None] = print, log_every: int = 0,
                  threshold: float = DEFAULT_THRESHOLD) -> TrainingRun:
-    """Train on `data_dir` (+ .lst) and write the artifact; validation metrics and the drift baseline are
-    computed at the routing `threshold`, which metadata.json and baseline.json record.
+    """Train on `data_dir` (one dataset folder, or several read as one: `training.dataset.load_folders`)
+    and write the artifact; validation metrics and the drift baseline are computed at the routing
+    `threshold`, which metadata.json and baseline.json record.
 
     layout "tar" (local default): `<model_dir>/model.tar.gz`.
     layout "dir" (SageMaker: model_dir = SM_MODEL_DIR, which SageMaker tars itself): the extracted
@@ -98,13 +100,15 @@ def run_training(data_dir: Path | str, config: TrainConfig, model_dir: Path | st
     if layout not in ("tar", "dir"):
         raise ValueError(f"layout must be 'tar' or 'dir', got {layout!r}")
     started = time.perf_counter()
-    lst_path = resolve_list_path(Path(data_dir), lst)
-    data = load_labeled_images(data_dir, lst_path)
-    log(f"loaded {len(data)} images from {lst_path} ({data.class_counts()}) in {time.perf_counter() - started:.1f}s")
+    folders = [Path(d) for d in data_dir] if isinstance(data_dir, (list, tuple)) else [Path(data_dir)]
+    data, lists = load_folders(folders, lst)
+    sources = lists[0] if len(lists) == 1 else f"{len(lists)} lists in {', '.join(map(str, folders))}"
+    log(f"loaded {len(data)} images from {sources} ({data.class_counts()}) in {time.perf_counter() - started:.1f}s")
     result = train_classifier(data, config, log=log, log_every=log_every)
 
-    fingerprint = training_fingerprint(lst_path, data.files)
-    data_summary = {"lst": lst_path.name, "n_images": len(data), "class_counts": data.class_counts(),
+    fingerprint = training_fingerprint(lists, data.files)
+    data_summary = {"lst": lists[0].name, "n_lists": len(lists), "folders": [f.name for f in folders],
+                    "n_images": len(data), "class_counts": data.class_counts(),
                     "n_train": len(data) - len(result.val_indices), "n_validation": len(result.val_indices)}
     metadata = build_metadata(result, fingerprint, data_summary, threshold)
     baseline = build_baseline(result, threshold)

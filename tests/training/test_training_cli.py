@@ -16,6 +16,7 @@ import pytest
 from scones.cli import main as scones_main
 from stacks.sourcedir import sourcedir_bytes, training_source_files
 from training.bench import run_model_bench
+from tests.training.training_test_support import write_labels_folder
 from training.constants import SAMPLE_DATA_DIR
 
 
@@ -84,9 +85,10 @@ def test_sagemaker_script_mode_contract(tmp_path, make_subset):
     with tarfile.open(fileobj=io.BytesIO(sourcedir_bytes(training_source_files())), mode="r:gz") as archive:
         archive.extractall(code_dir, filter="data")
     data_dir = make_subset(tmp_path / "channel", 30)
+    labels_dir = reviewed_labels(tmp_path / "labels-channel", make_subset(tmp_path / "more", 2, start=100))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SM_", "PYTHON"))}
-    env.update(SM_CHANNEL_TRAINING=str(data_dir), SM_MODEL_DIR=str(tmp_path / "model"),
-               SM_OUTPUT_DATA_DIR=str(tmp_path / "output"), SM_NUM_CPUS="1", SM_CHANNELS='["training"]')
+    env.update(SM_CHANNEL_TRAINING=str(data_dir), SM_CHANNEL_LABELS=str(labels_dir), SM_MODEL_DIR=str(tmp_path / "model"),
+               SM_OUTPUT_DATA_DIR=str(tmp_path / "output"), SM_NUM_CPUS="1", SM_CHANNELS='["labels", "training"]')
     completed = subprocess.run(
         [sys.executable, "-S", "-s", "-c", RUN_AS_SAGEMAKER, ":".join(site.getsitepackages()),
          "--epochs", "2", "--width", "4", "--batch-size", "16", "--seed", "1",
@@ -102,6 +104,8 @@ def test_sagemaker_script_mode_contract(tmp_path, make_subset):
     assert (model_dir / "code" / "scones_imaging" / "decode.py").is_file()
     metadata = json.loads((model_dir / "metadata.json").read_text())
     assert metadata["hyperparameters"]["threads"] == 1 and metadata["hyperparameters"]["epochs"] == 2
+    # both channels: the training data and the reviewed labels (every SM_CHANNEL_* but test/validation)
+    assert metadata["training_data"]["n_images"] == 64 and metadata["training_data"]["n_lists"] == 5
     with tarfile.open(tmp_path / "output" / "model.tar.gz", "r:gz") as archive:
         assert json.load(archive.extractfile("metadata.json")) == metadata
     report = json.loads((tmp_path / "output" / "training_report.json").read_text())
@@ -116,6 +120,42 @@ def test_scones_train_writes_tarball_and_report(tmp_path, make_subset, capsys):
     assert summary["artifact"] == str(tmp_path / "out" / "model.tar.gz")
     assert (tmp_path / "out" / "model.tar.gz").is_file() and (tmp_path / "out" / "training_report.json").is_file()
     assert summary["validation"]["n"] == 10
+
+
+def reviewed_labels(root: Path, source: Path) -> Path:
+    """The examples of a small dataset folder rewritten as reviewer labels (scones_contracts.labels layout)."""
+    rows = [line.split("\t") for line in (source / "train.lst").read_text().splitlines() if line.strip()]
+    return write_labels_folder(root, [(f"review-{i}", ("bicycle", "motorcycle")[int(label)],
+                                       (source / "train" / name).read_bytes()) for i, (_, label, name) in enumerate(rows)])
+
+
+def test_scones_train_on_several_data_folders_with_reviewed_labels(tmp_path, make_subset, capsys):
+    base = make_subset(tmp_path / "base", 10)
+    labels = reviewed_labels(tmp_path / "labels", make_subset(tmp_path / "reviewed", 2, start=50))
+    out = run_cli(["train", "--data", str(base), "--data", str(labels), "--model-dir", str(tmp_path / "out"),
+                   "--steps", "2", "--width", "4", "--batch-size", "8", "--threads", "1", "--val-fraction", "0.25"],
+                  capsys)
+    summary = json.loads(out.strip().splitlines()[-1])
+    assert summary["validation"]["n"] == 6  # 12 images of each class, a quarter held out
+    from training.artifact import load_metadata
+
+    metadata = load_metadata(tmp_path / "out" / "model.tar.gz")
+    assert metadata["training_data"]["n_images"] == 24 and metadata["training_data"]["n_lists"] == 5
+    assert metadata["training_data"]["class_counts"] == {"bicycle": 12, "motorcycle": 12}
+    assert metadata["training_data"]["folders"] == ["base", "labels"]
+    # the reviewed examples are part of what the model version is derived from
+    alone = json.loads(run_cli(["train", "--data", str(base), "--model-dir", str(tmp_path / "alone"), "--steps", "2",
+                                "--width", "4", "--batch-size", "8", "--threads", "1", "--val-fraction", "0.25"],
+                               capsys).strip().splitlines()[-1])
+    assert alone["model_version"] != summary["model_version"]
+
+
+def test_scones_train_names_a_bad_data_folder(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    assert scones_main(["train", "--data", str(SAMPLE_DATA_DIR), "--data", str(tmp_path / "empty"),
+                        "--model-dir", str(tmp_path / "out"), "--steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert f"scones train: {tmp_path / 'empty'}: no train.lst and no lists/*.lst label fragments" in err
 
 
 def test_bench_reports_quality_latency_and_throughput(tiny_model_path):

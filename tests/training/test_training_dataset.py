@@ -62,8 +62,10 @@ def test_corrupt_image_names_file_and_line(tmp_path, sample_png_bytes):
 
 
 def test_missing_or_empty_list_and_missing_dir(tmp_path):
-    with pytest.raises(DatasetError, match="list file not found"):
+    with pytest.raises(DatasetError, match=r"no train\.lst and no lists/\*\.lst label fragments"):
         load_labeled_images(tmp_path)
+    with pytest.raises(DatasetError, match="list file not found"):
+        load_labeled_images(tmp_path, "other.lst")
     write_dataset(tmp_path, ["\n"])
     with pytest.raises(DatasetError, match="no rows"):
         load_labeled_images(tmp_path)
@@ -88,3 +90,60 @@ def test_stratified_split_keeps_class_ratio_and_is_seeded():
     assert not torch.equal(val, stratified_split(labels, 0.25, seed=2)[1])
     with pytest.raises(ValueError):
         stratified_split(labels, 1.0, seed=1)
+
+
+# -- reviewer labels (scones_contracts.labels layout) and several folders -------------------------------
+def test_labels_folder_of_fragments_loads_with_its_labels(tmp_path, sample_png_bytes):
+    from PIL import Image
+
+    from tests.training.training_test_support import encode, write_labels_folder
+
+    jpeg = encode(Image.new("RGB", (640, 480), (200, 30, 30)), "JPEG")
+    root = write_labels_folder(tmp_path / "labels", [("r1", "motorcycle", sample_png_bytes), ("r2", "bicycle", jpeg)])
+    data = load_labeled_images(root)
+    assert data.labels.tolist() == [1, 0]
+    assert [f.relative_to(root).as_posix() for f in data.files] == ["images/r1.png", "images/r2.jpg"]
+    assert data.images.shape == (2, 3, 32, 32)
+
+
+def test_a_folder_with_train_lst_and_fragments_reads_both(tmp_path, sample_png_bytes):
+    from tests.training.training_test_support import write_labels_folder
+
+    root = write_dataset(tmp_path, ["1\t0\ta.png\n"], {"a.png": sample_png_bytes})
+    write_labels_folder(root, [("r9", "motorcycle", sample_png_bytes)])
+    data = load_labeled_images(root)
+    assert data.labels.tolist() == [0, 1] and data.files == [root / "train" / "a.png", root / "images" / "r9.png"]
+
+
+def test_several_folders_load_as_one_dataset_in_order(tmp_path, sample_png_bytes):
+    from tests.training.training_test_support import write_labels_folder
+    from training.dataset import load_folders
+
+    first = write_dataset(tmp_path / "a", ["1\t0\ta.png\n", "2\t1\tb.png\n"], {"a.png": sample_png_bytes, "b.png": sample_png_bytes})
+    labels = write_labels_folder(tmp_path / "labels", [("x", "bicycle", sample_png_bytes)])
+    data, lists = load_folders([first, labels])
+    assert data.labels.tolist() == [0, 1, 0]
+    assert lists == [first / "train.lst", labels / "lists" / "x.lst"]
+    with pytest.raises(DatasetError, match="--lst names the list of one folder"):
+        load_folders([first, labels], lst="train.lst")
+
+
+def test_duplicate_fragment_index_names_both_fragments(tmp_path, sample_png_bytes):
+    from tests.training.training_test_support import write_labels_folder
+
+    root = write_labels_folder(tmp_path, [("a", "bicycle", sample_png_bytes), ("b", "bicycle", sample_png_bytes)])
+    (root / "lists" / "b.lst").write_text((root / "lists" / "a.lst").read_text().replace("images/a.png", "images/b.png"))
+    with pytest.raises(DatasetError, match=r"b\.lst:1: duplicate index \d+ \(first in .*a\.lst:1\)"):
+        load_labeled_images(root)
+
+
+def test_bad_fragment_and_missing_example_image_name_the_fragment(tmp_path, sample_png_bytes):
+    from tests.training.training_test_support import write_labels_folder
+
+    root = write_labels_folder(tmp_path, [("a", "bicycle", sample_png_bytes)])
+    (root / "images" / "a.png").unlink()
+    with pytest.raises(DatasetError, match=r"lists/a\.lst:1: image 'images/a.png' not found"):
+        load_labeled_images(root)
+    (root / "lists" / "a.lst").write_text("5\t7\timages/a.png\n")
+    with pytest.raises(DatasetError, match=r"lists/a\.lst:1: label 7 out of range"):
+        load_labeled_images(root)
