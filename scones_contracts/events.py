@@ -19,6 +19,11 @@ Review message (SQS review queue; `reason` tells the two kinds apart)::
 
 Outcome of one uploaded image (the execution's output `outcome`, and `scones run`'s lines):
 routed, review, quarantined, or failed (the execution failed; a processing_failed message was sent).
+
+EventBridge delivers an upload event at least once, and each delivery starts an execution. The
+first execution to claim the object version (key + version id, or ETag) decides its outcome; any
+other execution for the same version ends with outcome `duplicate`, having routed nothing. So
+`duplicate` is the outcome of a delivery, never of an image.
 """
 from __future__ import annotations
 
@@ -42,6 +47,7 @@ OUTCOME_REVIEW = "review"
 OUTCOME_QUARANTINED = "quarantined"
 OUTCOME_FAILED = "failed"
 OUTCOMES: tuple[str, ...] = (OUTCOME_ROUTED, OUTCOME_REVIEW, OUTCOME_QUARANTINED, OUTCOME_FAILED)
+OUTCOME_DUPLICATE = "duplicate"  # an execution started by a redelivered upload event
 
 
 def idempotency_key(key: str, etag: str) -> str:

@@ -35,6 +35,9 @@ _KEY = re.compile(r"[A-Za-z0-9!_.*'()\-]+(/[A-Za-z0-9!_.*'()\-]+)*")
 _NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 _HYPERPARAMETER = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
+# How long EventBridge keeps retrying the delivery of an upload event to the state machine (the
+# upload rule's target); delivery claims are kept longer than that (WorkflowSettings).
+UPLOAD_EVENT_MAX_AGE_HOURS = 6
 # train.py flags the model stack sets from other config keys (one definition per knob).
 CONFIG_FLAGS = {"confidence-threshold": "confidence_threshold"}
 
@@ -271,14 +274,20 @@ class FunctionSettings(_Group):
 
 @dataclass(frozen=True)
 class WorkflowSettings(_Group):
-    """The image-routing state machine."""
+    """The image-routing state machine, and how long it remembers a delivery it has claimed."""
 
     execution_timeout_minutes: int = knob("execution_timeout_minutes", 15)
     endpoint_max_attempts: int = knob("endpoint_max_attempts", 4)  # classify attempts on throttling / 5xx
+    # A claim must outlive every redelivery of its upload event: EventBridge retries for at most
+    # the upload rule's maximum event age, and the claiming execution may still be running then.
+    delivery_claim_ttl_hours: int = knob("delivery_claim_ttl_hours", 24)
 
     def __post_init__(self) -> None:
         self._range("execution_timeout_minutes", 1, 60)
         self._range("endpoint_max_attempts", 1, 10)
+        self._range("delivery_claim_ttl_hours", UPLOAD_EVENT_MAX_AGE_HOURS + 1, 8760,
+                    f" hours (at least the upload rule's maximum event age, {UPLOAD_EVENT_MAX_AGE_HOURS} h, plus "
+                    "the longest execution)")
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
 """The image-routing state machine, built from typed CDK tasks.
 
-One builder, one small `_create_*_step()` per business step. JSONPath only (not JSONata) so
-the synthesized definition also runs in moto's interpreter for local runs and tests.
+One builder, one small `_create_*_step()` per business step. JSONPath, except the first step:
+claiming the delivery needs the time as a number (the claim's TTL), which no JSONPath intrinsic
+gives, so that one state is JSONata (moto evaluates it through `scones.local.moto_shims`).
 
+    Claim delivery -> (already claimed: Duplicate delivery)
     Serialize image -> Valid image? -> Classify vehicle -> Check confidence -> Confident?
         confident     -> Publish routing event -> Routed
         not confident -> Route to review       -> Sent to review
@@ -14,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from aws_cdk import Duration
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
@@ -23,8 +26,9 @@ from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from scones_contracts.events import (OUTCOME_QUARANTINED, OUTCOME_REVIEW, OUTCOME_ROUTED, REVIEW_LOW_CONFIDENCE,
-                                     REVIEW_PROCESSING_FAILED, ROUTING_EVENT_DETAIL_TYPE, ROUTING_EVENT_SOURCE)
+from scones_contracts.events import (OUTCOME_DUPLICATE, OUTCOME_QUARANTINED, OUTCOME_REVIEW, OUTCOME_ROUTED,
+                                     REVIEW_LOW_CONFIDENCE, REVIEW_PROCESSING_FAILED, ROUTING_EVENT_DETAIL_TYPE,
+                                     ROUTING_EVENT_SOURCE)
 
 from .config import SconesConfig
 
@@ -38,7 +42,15 @@ LAMBDA_TRANSIENT_ERRORS = [
 ]
 # Raised by the classify function for endpoint throttling and 5xx answers.
 ENDPOINT_TRANSIENT_ERRORS = ["EndpointThrottledError", "EndpointUnavailableError"]
+# DynamoDB answers worth another attempt (Step Functions prefixes the service's error names).
+DYNAMODB_TRANSIENT_ERRORS = ["DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.ThrottlingException",
+                             "DynamoDB.RequestLimitExceeded", "DynamoDB.InternalServerErrorException"]
+CLAIM_REFUSED = "DynamoDB.ConditionalCheckFailedException"
 EXECUTION_ID = "$$.Execution.Id"
+# The delivery claims table: one item per object version, keyed by `<key>#<version id>` (or
+# `<key>#etag:<ETag>` for an unversioned object), with the claiming execution and an expiry.
+CLAIM_PARTITION_KEY = "object_version"
+CLAIM_EXPIRY_ATTRIBUTE = "expires_at"
 
 
 @dataclass(frozen=True)
@@ -46,6 +58,7 @@ class WorkflowResources:
     """What the state machine needs from the rest of the workflow stack."""
 
     bucket: s3.IBucket
+    claims_table: dynamodb.ITable
     serialize_fn: lambda_.IFunction
     classify_fn: lambda_.IFunction
     check_confidence_fn: lambda_.IFunction
@@ -63,6 +76,7 @@ class ImageRoutingStateMachineBuilder:
 
     def build(self) -> sfn.IChainable:
         failure = self._create_failure_path()
+        claim = self._create_claim_step(failure)
         quarantine = self._create_quarantine_path(failure)
         serialize = self._create_serialize_step(failure)
         classify = self._create_classify_step(failure)
@@ -79,7 +93,7 @@ class ImageRoutingStateMachineBuilder:
             .when(sfn.Condition.boolean_equals("$.image.valid", True), classify.next(check).next(confident))
             .otherwise(quarantine)
         )
-        return serialize.next(valid)
+        return claim.next(serialize).next(valid)
 
     # -- steps ---------------------------------------------------------------------------------
     def _lambda_step(self, name: str, fn: lambda_.IFunction, payload: dict, result_path: str,
@@ -97,6 +111,44 @@ class ImageRoutingStateMachineBuilder:
                        max_attempts=3, max_delay=Duration.seconds(20), jitter_strategy=sfn.JitterType.FULL)
         step.add_catch(failure, errors=["States.ALL"], result_path="$.error")
         return step
+
+    def _create_claim_step(self, failure: sfn.IChainable) -> tasks.DynamoPutItem:
+        """Claim the uploaded object version, once: EventBridge delivers an upload event at least once,
+        and every delivery starts an execution. A conditional put succeeds for the first delivery (and
+        for this execution's own retry of it); any other delivery of the same version ends as
+        `duplicate`, before anything is read, classified or routed. The claim expires after
+        `delivery_claim_ttl_hours` (DynamoDB TTL); the execution's input passes through unchanged."""
+        state = "$states.input"
+        claimed_by = "{% $states.context.Execution.Id %}"
+        ttl_seconds = self.config.workflow.delivery_claim_ttl_hours * 3600
+        attr = tasks.DynamoAttributeValue
+        claim = tasks.DynamoPutItem.jsonata(
+            self.scope, "Claim delivery",
+            table=self.r.claims_table,
+            item={
+                CLAIM_PARTITION_KEY: attr.from_string(
+                    f"{{% {state}.key & '#' & ({state}.version_id ? {state}.version_id : 'etag:' & {state}.etag) %}}"),
+                "key": attr.from_string(f"{{% {state}.key %}}"),
+                "execution_id": attr.from_string(claimed_by),
+                "claimed_at": attr.from_string("{% $states.context.Execution.StartTime %}"),
+                CLAIM_EXPIRY_ATTRIBUTE: attr.number_from_string(
+                    f"{{% $string($floor($toMillis($states.context.Execution.StartTime) / 1000) + {ttl_seconds}) %}}"),
+            },
+            condition_expression=f"attribute_not_exists({CLAIM_PARTITION_KEY}) OR execution_id = :me",
+            expression_attribute_values={":me": attr.from_string(claimed_by)},
+            outputs=f"{{% {state} %}}",
+        )
+        claim.add_retry(errors=DYNAMODB_TRANSIENT_ERRORS, interval=Duration.seconds(1), backoff_rate=2,
+                        max_attempts=3, jitter_strategy=sfn.JitterType.FULL)
+        duplicate = sfn.Pass(self.scope, "Duplicate delivery", parameters={
+            "outcome": OUTCOME_DUPLICATE,
+            "bucket.$": "$.bucket", "key.$": "$.key", "etag.$": "$.etag", "version_id.$": "$.version_id",
+            "reason": "this object version was already claimed by another execution (a redelivered upload event)",
+        })
+        claim.add_catch(duplicate, errors=[CLAIM_REFUSED], outputs=f"{{% {state} %}}")
+        claim.add_catch(failure, errors=["States.ALL"],
+                        outputs=f"{{% $merge([{state}, {{'error': $states.errorOutput}}]) %}}")
+        return claim
 
     def _create_serialize_step(self, failure: sfn.IChainable) -> sfn.IChainable:
         step = self._lambda_step(

@@ -1,8 +1,9 @@
-"""The workflow stack: three Lambdas, the review queue, the routing bus, the state machine and
-the S3-upload trigger."""
+"""The workflow stack: three Lambdas, the review queue, the routing bus, the delivery claims table,
+the state machine and the S3-upload trigger."""
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
 from aws_cdk import aws_iam as iam
@@ -17,11 +18,13 @@ from scones_contracts.classes import CLASS_NAMES
 from scones_contracts.images import IMAGE_FORMATS
 
 from .config import SconesConfig
+from .config_groups import UPLOAD_EVENT_MAX_AGE_HOURS
 from .functions import log_retention, product_function, service_name
 from .data_stack import data_bucket_name, data_object_arn_finding
 from .lambda_bundling import LAMBDA_PYTHON
 from .nag import acknowledge, function_versions_finding
-from .state_machine import ImageRoutingStateMachineBuilder, WorkflowResources
+from .state_machine import (CLAIM_EXPIRY_ATTRIBUTE, CLAIM_PARTITION_KEY, ImageRoutingStateMachineBuilder,
+                            WorkflowResources)
 
 PILLOW_REQUIREMENT = "pillow==12.2.0"
 POWERTOOLS_PUBLISHER_ACCOUNT = "017000801446"
@@ -45,6 +48,7 @@ class WorkflowStack(Stack):
 
         self.review_queue = self._create_review_queue()
         self.routing_bus = events.EventBus(self, "RoutingBus", event_bus_name=config.resource_name("routing"))
+        self.claims_table = self._create_claims_table()
 
         self.serialize_fn = self._create_function(
             "SerializeImage", "serialize", config.functions.serialize_memory_mb, Duration.seconds(30),
@@ -112,6 +116,21 @@ class WorkflowStack(Stack):
             dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.review_dlq),
         )
 
+    def _create_claims_table(self) -> dynamodb.Table:
+        """One item per uploaded object version the workflow has claimed (see the state machine's
+        first step). Short-lived by design (TTL), so destroyed with the stack; point-in-time recovery
+        costs next to nothing at this size and restores claims after an accidental write."""
+        return dynamodb.Table(
+            self, "DeliveryClaims",
+            partition_key=dynamodb.Attribute(name=CLAIM_PARTITION_KEY, type=dynamodb.AttributeType.STRING),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True),
+            time_to_live_attribute=CLAIM_EXPIRY_ATTRIBUTE,
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+
     def _create_function(self, construct_id: str, package: str, memory_mb: int, timeout: Duration,
                          environment: dict[str, str], requirements: tuple[str, ...] = ()) -> lambda_.Function:
         """One function: its own role (no managed policies), log group, X-Ray tracing, Powertools (configured
@@ -131,7 +150,7 @@ class WorkflowStack(Stack):
 
     def _create_state_machine(self) -> sfn.StateMachine:
         resources = WorkflowResources(
-            bucket=self.bucket, serialize_fn=self.serialize_fn, classify_fn=self.classify_fn,
+            bucket=self.bucket, claims_table=self.claims_table, serialize_fn=self.serialize_fn, classify_fn=self.classify_fn,
             check_confidence_fn=self.check_confidence_fn, routing_bus=self.routing_bus, review_queue=self.review_queue,
         )
         definition = ImageRoutingStateMachineBuilder(self, self.config, resources).build()
@@ -199,7 +218,7 @@ class WorkflowStack(Stack):
             }),
             dead_letter_queue=self.trigger_dlq,
             retry_attempts=8,
-            max_event_age=Duration.hours(6),
+            max_event_age=Duration.hours(UPLOAD_EVENT_MAX_AGE_HOURS),
         ))
         return rule
 

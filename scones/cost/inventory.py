@@ -130,6 +130,7 @@ class Table:
     on_demand: bool
     read_capacity: int
     write_capacity: int
+    ttl_attribute: str | None = None  # items expire (DynamoDB TTL on this attribute)
 
 
 @dataclass
@@ -320,9 +321,11 @@ def read_inventory(templates: dict[str, dict[str, Any]]) -> Inventory:
             inventory.kms_keys += 1
         elif kind in ("AWS::DynamoDB::Table", "AWS::DynamoDB::GlobalTable"):
             throughput = p.get("ProvisionedThroughput", {})
+            ttl = p.get("TimeToLiveSpecification") or {}
             inventory.tables.append(Table(logical_id, p.get("BillingMode", "PROVISIONED") == "PAY_PER_REQUEST",
                                           int(throughput.get("ReadCapacityUnits", 0)),
-                                          int(throughput.get("WriteCapacityUnits", 0))))
+                                          int(throughput.get("WriteCapacityUnits", 0)),
+                                          ttl.get("AttributeName") if ttl.get("Enabled") else None))
         elif kind == "AWS::ApiGatewayV2::Api":
             inventory.apis[logical_id] = p.get("ProtocolType", "HTTP")
         elif kind == "AWS::ApiGateway::RestApi":

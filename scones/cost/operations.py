@@ -118,19 +118,34 @@ def fixed_items(inventory: Inventory, m: Measurements, p: Prices, a: Assumptions
 
 def review_items(inventory: Inventory, usage: Counter, images_per_day: float, mix: dict[str, float],
                  p: Prices, a: Assumptions) -> list[LineItem]:
-    """The review table, API and user pool, when the templates declare them."""
+    """The DynamoDB tables, the review API and user pool, when the templates declare them.
+
+    A table whose items expire and that the definition writes per image (the delivery claims) is
+    priced from the definition's calls alone; any other table as the review table (assumed calls
+    per review item, plus the definition's calls no expiring table took)."""
     items = []
     per_month = images_per_day * DAYS_PER_MONTH
     review_items_month = per_month * (mix.get("review", 0.0) + mix.get("failed", 0.0))
+    expiring = [t for t in inventory.tables
+                if t.ttl_attribute and (usage[f"ddb.write:{t.logical_id}"] or usage[f"ddb.read:{t.logical_id}"])]
+    rest = {meter: usage[meter] - sum(usage[f"{meter}:{t.logical_id}"] for t in expiring)
+            for meter in ("ddb.write", "ddb.read")}
     for table in inventory.tables:
+        per_image = table in expiring
+        if per_image:
+            writes, reads = (usage[f"{meter}:{table.logical_id}"] * per_month for meter in ("ddb.write", "ddb.read"))
+            basis = "per image on the definition's paths"
+        else:
+            writes = review_items_month * a.review_table_writes_per_item + rest["ddb.write"] * per_month
+            reads = review_items_month * a.review_table_reads_per_item + rest["ddb.read"] * per_month
         if table.on_demand:
-            writes = review_items_month * a.review_table_writes_per_item + usage["ddb.write"] * per_month
-            reads = review_items_month * a.review_table_reads_per_item + usage["ddb.read"] * per_month
             items.append(LineItem("DynamoDB", f"{table.logical_id} writes (on demand)", writes, "write units",
                                   p.get("dynamodb.on_demand_per_million_write_units") / 1e6,
+                                  basis if per_image else
                                   f"{a.review_table_writes_per_item:g} per review item (assumed) + definition writes"))
             items.append(LineItem("DynamoDB", f"{table.logical_id} reads (on demand)", reads, "read units",
                                   p.get("dynamodb.on_demand_per_million_read_units") / 1e6,
+                                  basis if per_image else
                                   f"{a.review_table_reads_per_item:g} per review item (assumed) + definition reads"))
         else:
             items.append(LineItem("DynamoDB", f"{table.logical_id} provisioned capacity",
@@ -138,9 +153,14 @@ def review_items(inventory: Inventory, usage: Counter, images_per_day: float, mi
                                   "declared", scales_with_volume=False))
             items.append(LineItem("DynamoDB", f"{table.logical_id} provisioned reads", table.read_capacity * 730,
                                   "RCU-hours", p.get("dynamodb.provisioned_rcu_hour"), "declared", scales_with_volume=False))
-        stored = review_items_month * a.review_item_bytes * (a.months_in_operation - 0.5) / GB
+        if per_image:
+            stored = writes / DAYS_PER_MONTH * a.expiring_item_days * a.expiring_item_bytes / GB
+            basis = f"{a.expiring_item_bytes} B per item, stored {a.expiring_item_days:g} days (TTL + deletion delay)"
+        else:
+            stored = review_items_month * a.review_item_bytes * (a.months_in_operation - 0.5) / GB
+            basis = f"{a.review_item_bytes} B per review item, kept"
         items.append(LineItem("DynamoDB", f"{table.logical_id} storage", stored, "GB-month",
-                              p.get("dynamodb.storage_gb_month"), f"{a.review_item_bytes} B per review item, kept"))
+                              p.get("dynamodb.storage_gb_month"), basis))
     for api_id, protocol in sorted(inventory.apis.items()):
         key = {"HTTP": "apigateway.http_per_million", "REST": "apigateway.rest_per_million"}.get(protocol)
         if key:

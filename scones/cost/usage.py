@@ -10,6 +10,7 @@ Contract
         sfn.executions:<machine>   sfn.transitions:<machine>   sfn.duration_ms:<machine>
         lambda.invocations:<fn>    s3.put   s3.get   sqs.requests   events.custom
         endpoint.invocations       ddb.write   ddb.read   sns.publish
+        ddb.write:<table>          ddb.read:<table>   (the part of ddb.* a Task makes on a named table)
         logs.bytes:<group>         logs.events:<group>
 
     Calls a Task makes are read from its `Resource` (Lambda, `aws-sdk:s3:*`, `sqs:sendMessage`,
@@ -54,6 +55,10 @@ class Assumptions:
     review_table_writes_per_item: float = 2.0  # with a review table: created, decided
     review_table_reads_per_item: float = 3.0
     review_item_bytes: int = 1024
+    # An item of a table that expires its items (the delivery claims): its size, and how long it is
+    # stored: its TTL (24 h by default) plus DynamoDB's deletion delay ("typically within a few days").
+    expiring_item_bytes: int = 300
+    expiring_item_days: float = 3.0
     reviewers: int = 10  # monthly active users of a Cognito user pool
 
     def __post_init__(self) -> None:
@@ -144,7 +149,11 @@ def path_usage(path: Path, inventory: Inventory, measurements: Measurements, a: 
         elif service == "events":
             usage["events.custom"] += n * max(1, len(step.parameters.get("Entries", [])))
         elif service == "dynamodb":
-            usage["ddb.read" if action.lower().startswith(("get", "query", "scan", "batchget")) else "ddb.write"] += n
+            meter = "ddb.read" if action.lower().startswith(("get", "query", "scan", "batchget")) else "ddb.write"
+            usage[meter] += n
+            table = token_target(str(step.parameters.get("TableName", "")))
+            if table:
+                usage[f"{meter}:{table}"] += n
         elif service == "sns":
             usage["sns.publish"] += n
         elif service == "states" and action == "startExecution" and depth < 3:

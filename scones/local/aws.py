@@ -1,18 +1,19 @@
 """`LocalAws`: the resources of the synthesized templates, created in moto.
 
 Created from the templates: the data bucket (with its EventBridge notification setting), the SQS
-queues, the event buses, the Lambda functions (handler, environment, memory, timeout), the state
-machine (its synthesized definition, tokens resolved) and the upload rule (its event pattern and
-input transformer). moto's EventBridge cannot target Step Functions, so the rule's target is
-replaced by a local queue; `dispatch_uploads()` drains it, applies the rule's own input
-transformer and starts the execution, as the rule does in AWS. Execution names are derived from
-key + ETag, so a redelivered upload event cannot route the same image twice.
+queues, the event buses, the DynamoDB tables (keys, TTL), the Lambda functions (handler,
+environment, memory, timeout), the state machine (its synthesized definition, tokens resolved) and
+the upload rule (its event pattern and input transformer). moto's EventBridge cannot target Step
+Functions, so the rule's target is replaced by a local queue; `dispatch_uploads()` drains it,
+applies the rule's own input transformer and starts one execution per delivery under a fresh name,
+as the rule's target does in AWS. A redelivered event starts a second execution there as here; the
+state machine's first step (the delivery claim) ends it as `duplicate`.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
+import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -40,6 +41,7 @@ class Deployed:
     input_transformer: dict[str, Any] = field(default_factory=dict)
     functions: dict[str, str] = field(default_factory=dict)  # logical id -> function name
     queues: dict[str, str] = field(default_factory=dict)  # logical id -> url
+    tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
 
 
 # The stacks whose resources run per uploaded image. The model stack's endpoint is played by the
@@ -61,6 +63,7 @@ class LocalAws:
         self.events = session.client("events")
         self.sfn = session.client("stepfunctions")
         self.lambda_ = session.client("lambda")
+        self.dynamodb = session.client("dynamodb")
         self.iam = session.client("iam")
 
     # -- deploy ---------------------------------------------------------------------------------
@@ -68,6 +71,7 @@ class LocalAws:
         self._create_buckets()
         self._create_queues()
         self._create_event_buses()
+        self._create_tables()
         self._create_functions()
         self._create_state_machines()
         self._create_upload_rule()
@@ -119,6 +123,23 @@ class LocalAws:
             arn = self.events.create_event_bus(Name=name)["EventBusArn"]
             self.resolver.register(logical_id, name, Arn=arn, Name=name)
             self.deployed.routing_bus = name
+
+    def _create_tables(self) -> None:
+        for logical_id, (_stack, res) in self.assembly.resources("AWS::DynamoDB::Table").items():
+            props = self._props(res)
+            name = self.resolver.resolve(props.get("TableName", logical_id))
+            arn = self.dynamodb.create_table(
+                TableName=name, KeySchema=props["KeySchema"], AttributeDefinitions=props["AttributeDefinitions"],
+                BillingMode=props.get("BillingMode", "PROVISIONED"),
+                **({} if props.get("BillingMode") == "PAY_PER_REQUEST" else {"ProvisionedThroughput": {
+                    k: int(v) for k, v in props["ProvisionedThroughput"].items()}}),
+            )["TableDescription"]["TableArn"]
+            ttl = props.get("TimeToLiveSpecification")
+            if ttl and ttl.get("Enabled"):
+                self.dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification={
+                    "AttributeName": ttl["AttributeName"], "Enabled": True})
+            self.resolver.register(logical_id, name, Arn=arn)
+            self.deployed.tables[logical_id] = name
 
     def _create_functions(self) -> None:
         role_arn = self.iam.create_role(
@@ -188,24 +209,36 @@ class LocalAws:
         return apply_input_transformer(self.deployed.input_transformer, event)
 
     def start_execution(self, execution_input: dict[str, Any]) -> str:
-        """Start (idempotently) the execution for one uploaded object version."""
-        name = execution_name(execution_input["key"], execution_input.get("etag") or "", execution_input.get("version_id") or "")
-        try:
-            return self.sfn.start_execution(stateMachineArn=self.deployed.state_machine_arn, name=name,
-                                            input=json.dumps(execution_input))["executionArn"]
-        except self.sfn.exceptions.ExecutionAlreadyExists:
-            return f"{self.deployed.state_machine_arn.replace(':stateMachine:', ':execution:')}:{name}"
+        """Start one execution for one delivery of an upload event, named as AWS names it (a fresh UUID)."""
+        return self.sfn.start_execution(stateMachineArn=self.deployed.state_machine_arn, name=str(uuid.uuid4()),
+                                        input=json.dumps(execution_input))["executionArn"]
 
-    def dispatch_uploads(self, max_messages: int = 10, wait_seconds: int = 0) -> list[tuple[dict[str, Any], str]]:
-        """Drain the upload rule's local target queue; start one execution per event."""
+    def dispatch_uploads(self, max_messages: int = 10, wait_seconds: int = 0,
+                         deliveries: int = 1) -> list[tuple[dict[str, Any], str]]:
+        """Drain the upload rule's local target queue; start `deliveries` executions per event (more
+        than one plays EventBridge's at-least-once delivery)."""
         started = []
         messages = self.sqs.receive_message(QueueUrl=self.deployed.trigger_queue_url,
                                             MaxNumberOfMessages=max_messages, WaitTimeSeconds=wait_seconds).get("Messages", [])
         for message in messages:
             execution_input = self.execution_input(json.loads(message["Body"]))
-            started.append((execution_input, self.start_execution(execution_input)))
+            for _ in range(max(1, deliveries)):
+                started.append((execution_input, self.start_execution(execution_input)))
             self.sqs.delete_message(QueueUrl=self.deployed.trigger_queue_url, ReceiptHandle=message["ReceiptHandle"])
         return started
+
+    def routing_events(self) -> list[dict[str, Any]]:
+        """Drain the routing events captured from the bus since the last call."""
+        events = []
+        while True:
+            found = self.sqs.receive_message(QueueUrl=self.deployed.routing_capture_queue_url,
+                                             MaxNumberOfMessages=10).get("Messages", [])
+            if not found:
+                return events
+            for message in found:
+                events.append(json.loads(message["Body"]))
+                self.sqs.delete_message(QueueUrl=self.deployed.routing_capture_queue_url,
+                                        ReceiptHandle=message["ReceiptHandle"])
 
 
 def apply_input_transformer(transformer: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
@@ -224,13 +257,6 @@ def apply_input_transformer(transformer: dict[str, Any], event: dict[str, Any]) 
         return json.dumps(values[name])
 
     return json.loads(re.sub(r"<([A-Za-z0-9_.-]+)>", substitute, transformer["InputTemplate"]))
-
-
-def execution_name(key: str, etag: str, version_id: str = "") -> str:
-    """A valid, unique, repeatable execution name for one object version (Step Functions: 80 chars)."""
-    digest = hashlib.sha256(f"{key}\0{etag}\0{version_id}".encode()).hexdigest()[:32]
-    readable = re.sub(r"[^A-Za-z0-9_-]", "-", key.rsplit("/", 1)[-1])[:40]
-    return f"{readable}-{digest}"
 
 
 def _empty_zip() -> bytes:

@@ -8,6 +8,15 @@
 2. Key length: AWS refuses an object key longer than 1024 bytes of UTF-8 (`KeyTooLongError`);
    moto stores it. `s3_key_length_as_in_aws()` makes moto refuse it too, so a test that would
    fail in AWS fails here.
+3. JSONata: moto's interpreter parses JSONata states (the delivery claim is one) and hands each
+   expression, with `$states` bound, to a Java JSONata library it does not ship.
+   `jsonata_in_python()` evaluates them with jsonata-python, a port of that same library. moto's
+   definition parser also keeps its stack of query-language scopes in a list shared by every
+   parser instance, so two executions starting at once (a duplicate delivery) see each other's
+   JSONata scope and fail to parse; `jsonata_in_python()` gives each parse its own stack.
+4. StartExecution without a name: AWS names the execution with a fresh UUID (that is what the
+   upload rule's target does for every delivery); moto names it "None", so a second unnamed start
+   fails. The local dispatcher passes a fresh UUID, as AWS would (`scones.local.aws`).
 """
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from unittest import mock
 from urllib.parse import unquote
 
 import botocore.handlers
+import jsonata
 from botocore.utils import percent_encode
 
 from .lambda_hook import route_lambda_invocations
@@ -55,11 +65,33 @@ def s3_key_length_as_in_aws() -> Iterator[None]:
         yield
 
 
+class _ScopesPerParse:
+    """The query-language scope stack as an attribute of each parser instance (one per parse)."""
+
+    def __get__(self, parser, owner):
+        if parser is None:
+            return self
+        return parser.__dict__.setdefault("_query_language_scopes", [])
+
+
+@contextlib.contextmanager
+def jsonata_in_python() -> Iterator[None]:
+    from moto.stepfunctions.parser.asl.jsonata import jsonata as moto_jsonata
+    from moto.stepfunctions.parser.asl.parse.preprocessor import Preprocessor
+
+    def evaluate(expression: str):
+        return jsonata.Jsonata(expression).evaluate(None)
+
+    with mock.patch.object(moto_jsonata, "_eval_jsonata", evaluate), \
+            mock.patch.object(Preprocessor, "_query_language_per_scope", _ScopesPerParse()):
+        yield
+
+
 @contextlib.contextmanager
 def local_cloud(on_invoke=None) -> Iterator[None]:
     """moto with the Step Functions interpreter on, real Lambda handlers, and the shims above."""
     from moto import mock_aws
 
     with mock_aws(config=MOTO_CONFIG), route_lambda_invocations(on_invoke), sdk_copy_source_as_in_aws(), \
-            s3_key_length_as_in_aws():
+            s3_key_length_as_in_aws(), jsonata_in_python():
         yield

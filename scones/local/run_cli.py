@@ -108,8 +108,12 @@ def _print_outcome(outcome, as_json: bool) -> None:
 
 
 def run_workflow(images: Path, model: Path, workdir: Path, context: dict, concurrency: int,
-                 inject_errors: float, as_json: bool) -> tuple[list, dict]:
-    """Every file under `images` through the local workflow synthesized with the config overrides `context`."""
+                 inject_errors: float, as_json: bool, duplicate_deliveries: bool = False) -> tuple[list, dict]:
+    """Every file under `images` through the local workflow synthesized with the config overrides `context`.
+
+    The summary counts, besides the files' outcomes, the executions refused as duplicate deliveries
+    (`duplicates`) and the routing events published on the bus (`routing_events`): one per routed
+    image, however often its upload event was delivered."""
     from .runtime import LocalWorkflow, list_images, summarize
 
     files = list_images(images)
@@ -119,10 +123,14 @@ def run_workflow(images: Path, model: Path, workdir: Path, context: dict, concur
     with LambdaLogsToFile(workdir / "lambda-logs.jsonl"), \
             LocalWorkflow(model, workdir, context=context, inject_errors=inject_errors) as workflow:
         started = time.perf_counter()
-        for outcome in workflow.run(files, images, concurrency=concurrency):
+        for outcome in workflow.run(files, images, concurrency=concurrency,
+                                    duplicate_deliveries=duplicate_deliveries):
             outcomes.append(outcome)
             _print_outcome(outcome, as_json)
         summary = summarize(outcomes, time.perf_counter() - started)
+        summary["duplicate_deliveries"] = duplicate_deliveries
+        summary["duplicates"] = workflow.duplicates
+        summary["routing_events"] = len(workflow.aws.routing_events())
         summary["threshold"] = workflow.config.decision.threshold
         summary["capture_dir"] = str(workflow.capture_dir) if workflow.capture_dir else None
         summary["lambda_logs"] = str(workdir / "lambda-logs.jsonl")
@@ -143,7 +151,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                          log=lambda m: print(m, file=sys.stderr))
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="scones-run-"))
     _, summary = run_workflow(images, model, workdir, workflow_context(args), args.concurrency, args.inject_errors,
-                              args.json)
+                              args.json, duplicate_deliveries=args.duplicate_deliveries)
     print(json.dumps(summary) if args.json else _summary_text(summary), flush=True)
     return 0
 
@@ -153,7 +161,8 @@ def _summary_text(summary: dict) -> str:
     lat = summary["latency_ms"]
     steps = ", ".join(f"{k} {v:.0f} ms" for k, v in summary["step_ms_mean"].items())
     return (f"\n{summary['images']} images: {c['routed']} routed, {c['review']} to review, "
-            f"{c['quarantined']} quarantined, {c['failed']} failed | {summary['throughput_images_per_s']} images/s | "
+            f"{c['quarantined']} quarantined, {c['failed']} failed | {summary['routing_events']} routing events, "
+            f"{summary['duplicates']} duplicate deliveries | {summary['throughput_images_per_s']} images/s | "
             f"latency p50 {lat['p50']} ms, p99 {lat['p99']} ms | mean per step: {steps}")
 
 
@@ -249,6 +258,8 @@ def register(subparsers) -> None:
     run.add_argument("--threshold", type=float, help="confidence threshold (default: the config's, %(default)s)")
     run.add_argument("--concurrency", type=int, default=8)
     run.add_argument("--inject-errors", type=float, default=0.0, help="share of endpoint calls that fail (0..1)")
+    run.add_argument("--duplicate-deliveries", action="store_true",
+                     help="deliver every upload event twice, each starting its own execution, as EventBridge may")
     run.add_argument("--workdir", help="where to keep synthesized templates and captures")
     run.add_argument("--json", action="store_true", help="one JSON line per file, then a summary line")
     run.set_defaults(func=cmd_run)

@@ -4,7 +4,9 @@
 behind the SageMaker runtime API), points the classify function's boto3 client at it through
 `AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME`, creates the synthesized stacks' resources in moto
 (`LocalAws`), and runs uploads through the upload rule and the state machine. Each input gets
-exactly one `Outcome`.
+exactly one `Outcome`: that of the execution that claimed its object version. With duplicate
+deliveries on (EventBridge delivers at least once) each upload event starts two executions; the
+one refused as `duplicate` is counted (`LocalWorkflow.duplicates`), never reported as the file's.
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from scones_contracts.events import OUTCOMES
+from scones_contracts.events import OUTCOME_DUPLICATE, OUTCOMES
 
 from .aws import LocalAws
 from .cloud_assembly import synthesize
@@ -74,6 +76,7 @@ class LocalWorkflow:
         self.aws: LocalAws | None = None
         self.server = None
         self.step_seconds: dict[str, list[float]] = {}
+        self.duplicates = 0  # executions that ended `duplicate` (a redelivered upload event)
         self._lock = threading.Lock()
 
     def __enter__(self) -> "LocalWorkflow":
@@ -110,11 +113,13 @@ class LocalWorkflow:
                 self.server.stop()
 
     # -- running --------------------------------------------------------------------------------
-    def run(self, files: list[Path], root: Path, concurrency: int = 8, timeout_s: float = 900) -> Iterator[Outcome]:
+    def run(self, files: list[Path], root: Path, concurrency: int = 8, timeout_s: float = 900,
+            duplicate_deliveries: bool = False) -> Iterator[Outcome]:
         """Upload `files` (relative to `root`) under the incoming prefix; yield outcomes as they finish.
 
         `concurrency` images are in flight at once, like that many drivers each uploading a photo
         and waiting for its routing; latency is measured from the upload to the outcome.
+        `duplicate_deliveries`: deliver every upload event twice, each under its own execution.
         """
         aws = self.aws
         assert aws is not None, "use LocalWorkflow as a context manager"
@@ -141,6 +146,8 @@ class LocalWorkflow:
         uploader = threading.Thread(target=upload_all, name="scones-uploader", daemon=True)
         uploader.start()
         pending: dict[str, str] = {}  # execution arn -> key
+        running: dict[str, int] = {}  # key -> its executions not yet ended
+        decided: dict[str, Outcome] = {}  # key -> the outcome of the execution that claimed it
         done: set[str] = set()
         deadline = time.monotonic() + timeout_s
         try:
@@ -150,18 +157,28 @@ class LocalWorkflow:
                     done.add(outcome.key)
                     slots.release()
                     yield outcome
-                for execution_input, arn in aws.dispatch_uploads():
+                for execution_input, arn in aws.dispatch_uploads(deliveries=2 if duplicate_deliveries else 1):
                     if execution_input["key"] in keys and execution_input["key"] not in done:
                         pending[arn] = execution_input["key"]
+                        running[execution_input["key"]] = running.get(execution_input["key"], 0) + 1
                 timed_out = time.monotonic() > deadline
                 for arn, key in list(pending.items()):
                     description = aws.sfn.describe_execution(executionArn=arn)
                     if description["status"] == "RUNNING" and not timed_out:
                         continue
                     pending.pop(arn)
-                    done.add(key)
-                    slots.release()
-                    yield self._outcome(key, keys[key], description, uploaded_at[key])
+                    running[key] -= 1
+                    outcome = self._outcome(key, keys[key], description, uploaded_at[key])
+                    if outcome.outcome == OUTCOME_DUPLICATE:
+                        self.duplicates += 1
+                    else:
+                        decided.setdefault(key, outcome)
+                    if running[key] == 0:  # every delivery of this upload has ended: one line for it
+                        done.add(key)
+                        slots.release()
+                        yield decided.get(key) or Outcome(
+                            key=key, outcome="failed", source=str(keys[key]), latency_ms=outcome.latency_ms,
+                            reason="every execution for this upload was refused as a duplicate delivery")
                 if timed_out:
                     for key in set(keys) - done:  # never reached the workflow: say so, don't drop it
                         done.add(key)

@@ -15,7 +15,8 @@ from scones.cost.measurements import load_measurements
 from scones.cost.model import CostInputs
 from scones.cost.prices import load_prices
 
-OUTCOMES = {"routed", "review", "quarantined", "failed"}
+# The image outcomes, and `duplicate`: the path of an execution refused by the delivery claim.
+OUTCOMES = {"routed", "review", "quarantined", "failed", "duplicate"}
 
 
 def cost_inputs(assembly, images_per_day: float = 100_000, templates=None) -> CostInputs:
@@ -39,6 +40,9 @@ def test_every_outcome_of_the_upload_workflow_has_a_path(assembly):
     for outcome in ("routed", "review", "quarantined"):
         assert len(grouped[outcome]) == 1, f"{outcome} is reached one way only"
         assert grouped[outcome][0].transitions == grouped[outcome][0].min_transitions  # no retry on a success
+        assert grouped[outcome][0].state_names[0] == "Claim delivery"
+    duplicate, = grouped["duplicate"]
+    assert duplicate.state_names == ["Claim delivery", "Duplicate delivery"]
 
 
 def test_walked_transitions_match_executions_of_the_synthesized_machine(tiny_model_path, tmp_path, assembly):
@@ -73,6 +77,29 @@ def test_the_committed_measurement_covers_every_function_of_the_upload_workflow(
     for fn_id in invoked:
         assert measurements.duration_ms(inventory.functions[fn_id].handler) is not None, fn_id
     assert not [w for w in result.warnings if "no measured duration" in w and "scheduled" not in w]
+
+
+def test_the_delivery_claims_table_is_priced_per_image_and_a_review_table_by_review_item(assembly):
+    """Every execution claims its delivery once (one write per image); the claims expire, so they are
+    stored for days, not kept. A review table (as it will land) keeps its own assumptions and does
+    not take the claims' writes."""
+    inputs = cost_inputs(assembly)
+    per_month = inputs.images_per_day * 730 / 24
+    base = estimate(inputs)
+    claims_id, = (t.logical_id for t in inputs.inventory.tables if t.ttl_attribute == "expires_at")
+    writes = next(i for i in base.items if i.item == f"{claims_id} writes (on demand)")
+    assert writes.quantity == pytest.approx(per_month) and "per image" in writes.basis
+    stored = next(i for i in base.items if i.item == f"{claims_id} storage")
+    assert stored.quantity == pytest.approx(per_month / 730 * 24 * 3.0 * 300 / 2**30, rel=0.01)
+
+    templates = copy.deepcopy(assembly.templates)
+    templates["SconesReview"] = {"Resources": {
+        "ReviewTable": {"Type": "AWS::DynamoDB::Table", "Properties": {"BillingMode": "PAY_PER_REQUEST"}}}}
+    grown = estimate(cost_inputs(assembly, templates=templates))
+    review_writes = next(i for i in grown.items if i.item == "ReviewTable writes (on demand)")
+    review_share = base.outcomes["review"]["share"] + base.outcomes["failed"]["share"]
+    assert review_writes.quantity == pytest.approx(per_month * review_share * 2)
+    assert next(i for i in grown.items if i.item == f"{claims_id} writes (on demand)").quantity == writes.quantity
 
 
 @pytest.fixture(scope="module")

@@ -94,6 +94,28 @@ def test_many_images_at_concurrency_8_nothing_lost_no_duplicate_routing(workflow
     assert all(o.steps_ms.get("serialize", 0) > 0 for o in classified)
 
 
+def test_duplicate_deliveries_route_each_image_once_and_report_it_once(workflow, tmp_path):
+    """EventBridge may deliver an upload event twice: both executions start (fresh names, as in AWS),
+    the delivery claim lets one route the image, the other ends `duplicate`, and the file still has
+    one outcome."""
+    sample_images(tmp_path / "twice", 10)
+    hostile_files(tmp_path / "twice" / "hostile")
+    files = list_images(tmp_path / "twice")
+    drain(workflow.aws, workflow.aws.deployed.routing_capture_queue_url)
+    before = workflow.duplicates
+    outcomes = list(workflow.run(files, tmp_path / "twice", concurrency=8, duplicate_deliveries=True))
+
+    assert sorted(o.key for o in outcomes) == sorted(f"incoming/{f.relative_to(tmp_path / 'twice').as_posix()}"
+                                                     for f in files), "one outcome per file, not per delivery"
+    assert {o.outcome for o in outcomes} <= OUTCOMES
+    assert workflow.duplicates - before == len(files), "every second delivery was refused as a duplicate"
+    routed = sorted(o.key for o in outcomes if o.outcome == "routed")
+    events = drain(workflow.aws, workflow.aws.deployed.routing_capture_queue_url)
+    assert sorted(e["detail"]["key"] for e in events) == routed, "one routing event per routed image"
+    quarantined = [o for o in outcomes if o.outcome == "quarantined"]
+    assert len(quarantined) == 5 and all(o.reason for o in quarantined)
+
+
 def test_injected_endpoint_faults_are_retried_and_then_parked(workflow, tmp_path):
     labels = sample_images(tmp_path / "faults", 6)
     files = list_images(tmp_path / "faults")
@@ -130,14 +152,16 @@ def test_partial_faults_are_absorbed_by_retries(workflow, tmp_path):
 
 
 def test_scones_run_json_cli(tiny_model_path, tmp_path):
-    """The interface our checks use: one JSON line per input file, then one summary line."""
+    """The interface our checks use: one JSON line per input file, then one summary line; with every
+    upload event delivered twice, as EventBridge may, still one line per file and one routing
+    event per routed image."""
     images = tmp_path / "images"
     labels = sample_images(images, 4)
     hostile_files(images / "bad")
     files = list_images(images)
     result = subprocess.run(
         [sys.executable, "-m", "scones.cli", "run", "--images", str(images), "--model", str(tiny_model_path),
-         "--concurrency", "4", "--json", "--workdir", str(tmp_path / "work")],
+         "--concurrency", "4", "--json", "--duplicate-deliveries", "--workdir", str(tmp_path / "work")],
         capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-3000:]
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
@@ -149,4 +173,6 @@ def test_scones_run_json_cli(tiny_model_path, tmp_path):
     assert summary["summary"] is True and summary["images"] == len(files)
     assert summary["counts"]["quarantined"] == 5
     assert summary["counts"]["routed"] + summary["counts"]["review"] == len(labels)
+    assert summary["duplicate_deliveries"] is True and summary["duplicates"] == len(files)
+    assert summary["routing_events"] == summary["counts"]["routed"]
     assert Path(summary["capture_dir"]).is_dir()  # the local endpoint captured the traffic

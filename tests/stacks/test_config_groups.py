@@ -20,6 +20,8 @@ from stacks.config import ConfigurationError, SconesConfig
     ("data_capture_sampling_percentage", "101", "0..100"),
     ("alarm_email", "not-an-email", "e-mail"),
     ("confidence_threshold", "high", "expected float"),
+    # Claims must outlive EventBridge's redeliveries (the upload rule retries for up to 6 hours).
+    ("delivery_claim_ttl_hours", "6", "maximum event age, 6 h"),
 ])
 def test_bad_values_fail_naming_key_and_range(key, value, fragment):
     with pytest.raises(ConfigurationError) as err:

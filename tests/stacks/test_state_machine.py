@@ -17,7 +17,7 @@ def definition(raw):
 
 def test_every_task_has_retry_and_catch(definition):
     tasks = {name: s for name, s in definition["States"].items() if s["Type"] == "Task"}
-    assert set(tasks) == {"Serialize image", "Classify vehicle", "Check confidence", "Publish routing event",
+    assert set(tasks) == {"Claim delivery", "Serialize image", "Classify vehicle", "Check confidence", "Publish routing event",
                           "Route to review", "Quarantine image", "Record quarantine reason",
                           "Report failure to review"}
     for name, state in tasks.items():
@@ -25,6 +25,32 @@ def test_every_task_has_retry_and_catch(definition):
         assert state.get("Catch"), f"{name} has no Catch"
         for retry in state["Retry"]:
             assert retry["BackoffRate"] >= 2 and retry["JitterStrategy"] == "FULL"
+
+
+def test_the_first_step_claims_the_object_version_once(definition, raw, assembly):
+    """A conditional put keyed by the object version, expiring after delivery_claim_ttl_hours; a
+    refused claim ends as `duplicate` before anything is read, and nothing else is caught as one."""
+    assert definition["StartAt"] == "Claim delivery"
+    claim = definition["States"]["Claim delivery"]
+    assert claim["QueryLanguage"] == "JSONata" and claim["Resource"].endswith(":states:::dynamodb:putItem")
+    arguments = claim["Arguments"]
+    table_id, = (k for k, r in raw["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table")
+    assert arguments["TableName"] == f"<Ref:{table_id}>"
+    assert "$states.input.key & '#'" in arguments["Item"]["object_version"]["S"]
+    assert "$states.input.version_id" in arguments["Item"]["object_version"]["S"]
+    ttl_seconds = assembly.config.workflow.delivery_claim_ttl_hours * 3600
+    assert arguments["Item"]["expires_at"]["N"].endswith(f"+ {ttl_seconds}) %}}")
+    # The claim is this execution's own on a retry (a lost response), anyone else's refusal otherwise.
+    assert arguments["ConditionExpression"] == "attribute_not_exists(object_version) OR execution_id = :me"
+    assert claim["Output"] == "{% $states.input %}"
+    duplicate, failure = claim["Catch"]
+    assert duplicate["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
+    assert duplicate["Next"] == "Duplicate delivery" and failure["Next"] == "Report failure to review"
+    assert all("ConditionalCheckFailed" not in " ".join(r["ErrorEquals"]) for r in claim["Retry"])
+    assert definition["States"]["Duplicate delivery"]["Parameters"]["outcome"] == "duplicate"
+    assert definition["States"]["Duplicate delivery"]["End"] is True
+    assert claim["Next"] == "Serialize image"
+
 
 
 def test_endpoint_throttling_and_5xx_are_retried_with_backoff(definition):

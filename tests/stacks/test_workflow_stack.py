@@ -54,6 +54,27 @@ def test_serialize_reads_only_incoming(raw):
     assert flatten_join(get["Resource"]).endswith("-<Ref:AWS::Region>/incoming/*")
 
 
+def test_the_delivery_claims_table_is_on_demand_encrypted_recoverable_and_expiring(template):
+    tables = template.find_resources("AWS::DynamoDB::Table")
+    assert len(tables) == 1
+    (_, table), = tables.items()
+    props = table["Properties"]
+    assert props["KeySchema"] == [{"AttributeName": "object_version", "KeyType": "HASH"}]
+    assert props["BillingMode"] == "PAY_PER_REQUEST"
+    assert props["SSESpecification"] == {"SSEEnabled": True}  # the AWS managed key (aws/dynamodb)
+    assert props["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert props["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+
+
+def test_the_state_machine_may_only_put_claims(raw):
+    table_id, = (k for k, r in raw["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table")
+    dynamodb = [(lid, s) for lid, s in iam_statements(raw) if "dynamodb:" in json.dumps(s["Action"])]
+    assert [(lid.startswith("ImageRoutingStateMachineRole"), s["Action"], flatten_join(s["Resource"]))
+            for lid, s in dynamodb] == [
+        (True, "dynamodb:PutItem",
+         f"arn:<Ref:AWS::Partition>:dynamodb:<Ref:AWS::Region>:<Ref:AWS::AccountId>:table/<Ref:{table_id}>")]
+
+
 def test_state_machine_standard_logged_and_traced(template):
     template.has_resource_properties("AWS::StepFunctions::StateMachine", {
         "StateMachineType": "STANDARD",

@@ -103,7 +103,7 @@ def test_confident_bicycle_is_routed_with_an_event(aws, endpoint):
     assert event["detail"]["label"] == "bicycle" and event["detail"]["threshold"] == pytest.approx(0.93)
     assert event["detail"]["idempotency_key"].startswith("incoming/driver 42/bike.png#")
     assert messages(aws, aws.deployed.review_queue_url) == []
-    assert run["entered"] == ["Serialize image", "Valid image?", "Classify vehicle", "Check confidence",
+    assert run["entered"] == ["Claim delivery", "Serialize image", "Valid image?", "Classify vehicle", "Check confidence",
                               "Keep decision", "Confident enough?", "Publish routing event", "Routed"]
 
 
@@ -224,16 +224,45 @@ def test_missing_object_fails_with_a_named_error(aws, endpoint):
     assert report[0]["reason"] == "processing_failed" and report[0]["key"] == "incoming/gone.png"
 
 
-def test_redelivered_upload_event_does_not_route_twice(aws, endpoint):
+def test_redelivered_upload_event_is_claimed_once_and_routed_once(aws, endpoint, assembly):
+    """EventBridge delivers at least once: two executions for one upload event (fresh names, as the
+    rule's target starts them in AWS) route the image once; the other ends as `duplicate`."""
     endpoint.answer([0.99, 0.01])
     aws.s3.put_object(Bucket=aws.deployed.bucket, Key="incoming/twice.png", Body=BICYCLE_PNG)
-    (execution_input, first), = aws.dispatch_uploads()
+    (execution_input, first), (_, second) = aws.dispatch_uploads(deliveries=2)
     assert execution_input["version_id"] and execution_input["etag"]
-    second = aws.start_execution(execution_input)  # the same event delivered again
-    assert first == second
-    assert wait_for(aws, first)["status"] == "SUCCEEDED"
+    assert first != second
+    runs = [wait_for(aws, first), wait_for(aws, second)]
+    outputs = sorted((json.loads(run["output"]) for run in runs), key=lambda o: o["outcome"])
+    assert [o["outcome"] for o in outputs] == ["duplicate", "routed"]
+    duplicate = outputs[0]
+    assert duplicate["key"] == "incoming/twice.png" and duplicate["version_id"] == execution_input["version_id"]
     events = messages(aws, aws.deployed.routing_capture_queue_url)
     assert [e["detail"]["key"] for e in events] == ["incoming/twice.png"]
+    refused = next(run for run in runs if json.loads(run["output"])["outcome"] == "duplicate")
+    history = aws.sfn.get_execution_history(executionArn=refused["executionArn"], maxResults=1000)["events"]
+    entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
+    assert entered == ["Claim delivery", "Duplicate delivery"]  # nothing read, classified or routed
+
+    table, = aws.deployed.tables.values()
+    claim, = aws.dynamodb.scan(TableName=table)["Items"]
+    winner = next(run for run in runs if run is not refused)
+    assert claim["object_version"]["S"] == f"incoming/twice.png#{execution_input['version_id']}"
+    assert claim["execution_id"]["S"] == winner["executionArn"]
+    ttl_hours = assembly.config.workflow.delivery_claim_ttl_hours
+    assert int(claim["expires_at"]["N"]) == int(winner["startDate"].timestamp()) + ttl_hours * 3600
+
+
+def test_a_new_version_of_the_same_key_is_a_new_claim(aws, endpoint):
+    """The claim is per object version: uploading the key again is a new image, routed again."""
+    endpoint.answer([0.99, 0.01])
+    endpoint.answer([0.02, 0.98])
+    first = upload_and_run(aws, "incoming/again.png", BICYCLE_PNG)
+    second = upload_and_run(aws, "incoming/again.png", BICYCLE_PNG)
+    assert [json.loads(r["output"])["outcome"] for r in (first, second)] == ["routed", "routed"]
+    assert len(messages(aws, aws.deployed.routing_capture_queue_url)) == 2
+    table, = aws.deployed.tables.values()
+    assert len(aws.dynamodb.scan(TableName=table)["Items"]) == 2
 
 
 def wait_for(aws: LocalAws, arn: str, timeout: float = 60) -> dict:
