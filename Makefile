@@ -8,6 +8,9 @@ STAMP := $(VENV)/.installed
 SDK_VENV := .venv-sdk
 SDK_STAMP := $(SDK_VENV)/.installed
 CDK := node_modules/.bin/cdk
+# The console's browser test drives Debian's Chromium through Playwright (never Playwright's own download).
+CHROMIUM := /usr/bin/chromium
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD := 1
 export CDK_DISABLE_VERSION_CHECK := 1
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 export JSII_DEPRECATED := quiet
@@ -16,7 +19,7 @@ PYTEST_ARGS ?=
 
 .PHONY: install test synth deploy destroy snapshot-update demo bench lint lock lock-sdk clean
 
-install: $(STAMP) $(SDK_STAMP) node_modules/.installed
+install: $(STAMP) $(SDK_STAMP) node_modules/.installed $(CHROMIUM)
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -29,6 +32,15 @@ $(SDK_STAMP): requirements-sdk.lock
 	$(SDK_VENV)/bin/pip install -q --upgrade pip==25.3
 	$(SDK_VENV)/bin/pip install -q -r requirements-sdk.lock
 	touch $@
+
+# Debian's chromium + chromium-driver, when missing: as root (CI, no stdin) or through password-less sudo.
+# Not version-pinned: Debian replaces the package with each security update and drops the old one from
+# its mirrors, so a pinned version would stop installing; Playwright drives any current Chromium.
+$(CHROMIUM):
+	@command -v apt-get >/dev/null || { echo "install Chromium at $(CHROMIUM) for the console's browser test" >&2; exit 1; }
+	@if [ "$$(id -u)" = 0 ]; then sudo=; else sudo="sudo -n"; fi; \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get update -qq </dev/null && \
+	  $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends chromium chromium-driver </dev/null
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --loglevel=error
