@@ -31,6 +31,22 @@ REASON_CODES: tuple[str, ...] = (
     "truncated_image",
     "decompression_bomb",
     "corrupt_image",
+    "too_large_to_decode",
 )
 # Reasons that mean "too big to look at" rather than "not a usable image" (HTTP 413 at the endpoint).
-SIZE_REASON_CODES: tuple[str, ...] = ("too_large", "decompression_bomb")
+SIZE_REASON_CODES: tuple[str, ...] = ("too_large", "decompression_bomb", "too_large_to_decode")
+
+# The serialize function decodes within a budget derived from its configured memory: what is left
+# after the runtime with its libraries loaded (83 MB RSS measured on x86 CPython 3.11; 160 MB
+# leaves room for the Lambda runtime and arm64 differences) and the upload held in memory (up to
+# three copies of max_image_bytes: the read buffer, the bytes, one parser copy), with 15 % kept
+# back for allocator fragmentation.
+FUNCTION_RESERVE_MB = 160
+UPLOAD_COPIES = 3
+DECODE_MEMORY_SHARE = 0.85
+
+
+def decode_memory_budget(function_memory_mb: int, max_image_bytes: int) -> int:
+    """Bytes the serialize function may spend decoding one image (<= 0: it cannot decode any)."""
+    free = function_memory_mb * 1024 * 1024 - FUNCTION_RESERVE_MB * 1024 * 1024 - UPLOAD_COPIES * max_image_bytes
+    return int(free * DECODE_MEMORY_SHARE)

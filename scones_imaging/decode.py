@@ -6,7 +6,9 @@ Steps (the serialize function and the endpoint run exactly these, with `ImageLim
 2. magic numbers of a format outside `formats` -> `unsupported_format`;
 3. Pillow parses the header (only `formats`); more than `max_pixels` -> `decompression_bomb`,
    before any pixel is decoded; `verify()` checks the structure (PNG CRCs, ...);
-4. the image is decoded in full (a JPEG at a reduced DCT scale when `draft_side` is given, which
+4. with `memory_budget` set: the memory decoding needs, known from the header
+   (`memory.decode_cost_bytes`), above the budget -> `too_large_to_decode`, before any pixel is decoded;
+5. the image is decoded in full (a JPEG at a reduced DCT scale when `draft_side` is given, which
    still reads the whole stream, so truncation shows): a short file -> `truncated_image`, other
    decoder failures -> `corrupt_image`, data that inflates beyond safe limits -> `decompression_bomb`.
 
@@ -26,6 +28,7 @@ from PIL import Image, UnidentifiedImageError
 from scones_contracts.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, IMAGE_FORMATS, REASON_CODES
 
 from .formats import CONTAINER_FORMATS, describe_unknown, sniff_format
+from .memory import decode_cost_bytes
 
 MAX_REASON_CHARS = 400
 _BOMB_SIZE = re.compile(r"Image size \((\d+) pixels\)")
@@ -58,6 +61,8 @@ class ImageLimits:
     max_bytes: int = DEFAULT_MAX_IMAGE_BYTES
     max_pixels: int = DEFAULT_MAX_IMAGE_PIXELS
     formats: tuple[str, ...] = IMAGE_FORMATS
+    # Bytes decoding may take (None: unbounded); the serialize function derives it from its memory.
+    memory_budget: int | None = None
 
 
 @dataclass
@@ -96,6 +101,8 @@ def decode_image(data: bytes, limits: ImageLimits = ImageLimits(), draft_side: i
             width, height = image.size
             if fmt == "JPEG" and draft_side:
                 image.draft("RGB", (draft_side, draft_side))
+            if limits.memory_budget is not None:
+                _check_memory(fmt or image.format, image, (width, height), limits.memory_budget)
             image.load()
         except ImageRejected:
             raise
@@ -117,6 +124,20 @@ def _check_pixels(fmt: str | None, size: tuple[int, int], limit: int) -> None:
     if pixels > limit:
         raise ImageRejected("decompression_bomb", f"{fmt or 'image'} declares {pixels} pixels, above the limit of "
                                                   f"{limit} pixels: refused as a possible decompression bomb")
+
+
+def _check_memory(fmt: str, image: Image.Image, stored_size: tuple[int, int], budget: int) -> None:
+    needed = decode_cost_bytes(image, fmt, stored_size)
+    if needed > budget:
+        image.close()
+        raise ImageRejected("too_large_to_decode",
+                            f"{fmt} of {stored_size[0]} x {stored_size[1]} {image.mode} pixels needs about "
+                            f"{_mib(needed)} MiB to decode, above the {_mib(budget)} MiB this function may use for "
+                            "decoding (set by its memory size)")
+
+
+def _mib(n: int) -> int:
+    return -(-n // (1024 * 1024))
 
 
 def _pillow_message(exc: BaseException) -> str:

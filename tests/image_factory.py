@@ -98,6 +98,31 @@ def decompression_bomb_png(width: int = 20000, height: int = 20000) -> bytes:
     return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", idat) + _png_chunk(b"IEND", b"")
 
 
+_PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def streamed_png(width: int, height: int, color_type: int = 6, bit_depth: int = 8) -> bytes:
+    """A valid PNG of blank rows, deflated row by row: a 1 x 39,990,000 RGBA PNG (~200 KB) is made
+    without ever holding its 200 MB of raw rows (colour type 3 gets a two-entry palette)."""
+    row = b"\x00" * (1 + (width * _PNG_CHANNELS[color_type] * bit_depth + 7) // 8)
+    rows_per_block = max(1, (1 << 20) // len(row))
+    deflate, parts, done = zlib.compressobj(9), [], 0
+    while done < height:
+        count = min(rows_per_block, height - done)
+        parts.append(deflate.compress(row * count))
+        done += count
+    parts.append(deflate.flush())
+    ihdr = struct.pack(">IIBBBBB", width, height, bit_depth, color_type, 0, 0, 0)
+    palette = _png_chunk(b"PLTE", b"\x00\x00\x00\xff\xff\xff") if color_type == 3 else b""
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + palette + _png_chunk(b"IDAT", b"".join(parts))
+            + _png_chunk(b"IEND", b""))
+
+
+def lossless_webp_6320() -> bytes:
+    """A 1.7 KB lossless WebP of 6320 x 6320 RGBA pixels (committed: encoding it takes 160 MB)."""
+    return (FIXTURE_DIR / "lossless-6320x6320.webp").read_bytes()
+
+
 def truncated(data: bytes, keep: float | int = 0.6) -> bytes:
     """The first part of ``data`` (a fraction, or a byte count when an int)."""
     n = keep if isinstance(keep, int) else int(len(data) * keep)

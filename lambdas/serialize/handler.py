@@ -56,7 +56,7 @@ def _emit_quarantine_metric(reason_code: str) -> None:
 
 @observability.handler(capture_response=False)
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    settings = Settings.from_env()
+    settings = Settings.from_env(function_memory_mb=context.memory_limit_in_mb)
     request = parse_event(event)
     logger.append_keys(bucket=request.bucket, image_key=request.key)
     tracer.put_annotation(key="image_key", value=request.key[:500])

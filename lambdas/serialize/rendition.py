@@ -1,9 +1,13 @@
 """The small PNG of an upload that travels through the workflow state.
 
 `render(data, settings)` decodes the upload with `scones_imaging` (the same steps and limits as
-the endpoint), turns it upright RGB on white, and shrinks it to `payload_max_side` (never
-enlarging) and, for large noisy pictures, further until the PNG fits `payload_max_bytes`. No
-metadata (ICC profile, EXIF, text chunks) is carried into the payload.
+the endpoint, plus the function's decoding budget), turns it upright RGB on white, and shrinks it
+to `payload_max_side` (never enlarging) and, for large noisy pictures, further until the PNG fits
+`payload_max_bytes`. No metadata (ICC profile, EXIF, text chunks) is carried into the payload.
+
+Memory: a JPEG is decoded at a reduced DCT scale; any other picture is reduced tile by tile to
+about twice the payload side before anything else (`upright_rgb(..., reduce_to=...)`), so the
+peak is the decoded picture plus small tiles, which the budget check bounded before decoding.
 """
 from __future__ import annotations
 
@@ -39,10 +43,11 @@ class Rendition:
 def render(data: bytes, settings: Settings) -> Rendition:
     """The payload PNG of `data`; raises `ImageRejected` for anything that is not an acceptable image."""
     side = settings.payload_max_side
-    # JPEGs decode at a reduced DCT scale: twice the payload side keeps the downscale antialiased.
+    # Twice the payload side (DCT scale for JPEGs, box reduction for the rest) keeps the final
+    # downscale antialiased.
     decoded = decode_image(data, settings.limits, draft_side=side * 2)
     try:
-        rgb = upright_rgb(decoded.image)
+        rgb = upright_rgb(decoded.image, reduce_to=side * 2)
         png = _fit(rgb, side, settings.payload_max_bytes)
     except (MemoryError, ImageRejected):
         raise

@@ -344,6 +344,23 @@ def test_pixel_limit_comes_from_env(s3, bucket, large_jpeg, lambda_context, monk
     assert "above the limit of 1000000 pixels" in result["reason"]
 
 
+@pytest.mark.parametrize("memory_mb, outcome", [("256", "too_large_to_decode"), ("1024", None)])
+def test_decoding_budget_comes_from_the_function_memory(s3, bucket, lambda_context, memory_mb, outcome):
+    """Lambda passes memory_limit_in_mb as a string; the budget is what that memory leaves for decoding."""
+    tall = image_factory.streamed_png(1, 5_000_000, 6, 8)  # 20 MB of pixels, 40 MB of row pointers
+    put(s3, bucket, "incoming/tall.png", tall)
+    lambda_context.memory_limit_in_mb = memory_mb
+
+    result = invoke(handler, event_for(bucket, "incoming/tall.png"), lambda_context)
+
+    if outcome is None:
+        assert result["valid"] is True and (result["source_width"], result["source_height"]) == (1, 5_000_000)
+    else:
+        assert (result["valid"], result["reason_code"]) == (False, outcome)
+        assert result["reason"] == ("PNG of 1 x 5000000 RGBA pixels needs about 106 MiB to decode, above the "
+                                    "57 MiB this function may use for decoding (set by its memory size)")
+
+
 def test_allowed_formats_come_from_env(s3, bucket, base_png, lambda_context, monkeypatch):
     monkeypatch.setenv("ALLOWED_FORMATS", "png")
     put(s3, bucket, "incoming/p.jpg", image_factory.reencode(base_png, "JPEG"))

@@ -42,7 +42,7 @@ def test_key_candidates(key, candidates):
 
 
 def test_conversion_failure_is_a_corrupt_image_outcome(base_png, monkeypatch):
-    def explode(img):
+    def explode(img, reduce_to=None):
         raise ValueError("conversion from mode XYZ to RGB not supported")
 
     monkeypatch.setattr(rendition, "upright_rgb", explode)
