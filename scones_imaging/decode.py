@@ -27,6 +27,7 @@ from PIL import Image, UnidentifiedImageError
 
 from scones_contracts.images import DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, IMAGE_FORMATS, REASON_CODES
 
+from .diagnose import decoder_message, diagnose, signature_prefix
 from .formats import CONTAINER_FORMATS, describe_unknown, sniff_format
 from .memory import decode_cost_bytes
 
@@ -156,26 +157,25 @@ def _bomb(fmt: str | None, exc: BaseException, limit: int) -> ImageRejected:
 def _looks_truncated(fmt: str, data: bytes) -> str | None:
     """Structural evidence that an image of format `fmt` ends early (None when it looks complete)."""
     if fmt == "PNG" and b"IEND" not in data[-64:]:
-        return "no IEND chunk at the end of the file"
+        return "the file ends without its IEND chunk: it was cut off"
     if fmt == "JPEG" and not data.rstrip(b"\x00\r\n ").endswith(b"\xff\xd9"):
-        return "no end-of-image marker at the end of the file"
-    if fmt == "WEBP" and len(data) >= 8:
-        declared = int.from_bytes(data[4:8], "little") + 8
-        if declared > len(data):
-            return f"the file is {len(data)} bytes but its RIFF header declares {declared}"
+        return "the file ends without its end-of-image marker (EOI): it was cut off"
     return None
 
 
 def _broken(fmt: str, data: bytes, exc: BaseException) -> ImageRejected:
-    message = _pillow_message(exc)
+    """Why a file of format `fmt` failed to decode: its structure first, then the decoder's words."""
+    finding = diagnose(fmt, data)
+    if finding is not None:
+        code, reason = finding
+        return ImageRejected(code, f"{fmt} data is {'truncated' if code == 'truncated_image' else 'corrupt'}: {reason}")
+    raw = _pillow_message(exc)
+    message = decoder_message(raw)
     evidence = _looks_truncated(fmt, data)
-    says_truncated = "truncat" in message.lower()
-    if says_truncated and evidence:
-        return ImageRejected("truncated_image", f"{fmt} data is truncated: {message} ({evidence})")
-    if says_truncated:
-        return ImageRejected("truncated_image", f"{fmt} data is truncated: {message}")
     if evidence:
-        return ImageRejected("truncated_image", f"{fmt} data is truncated: {evidence} ({message})")
+        return ImageRejected("truncated_image", f"{fmt} data is truncated: {evidence}")
+    if "truncat" in raw.lower():
+        return ImageRejected("truncated_image", f"{fmt} data is truncated: {message}")
     return ImageRejected("corrupt_image", f"{fmt} data is corrupt: {message}")
 
 
@@ -184,6 +184,10 @@ def _unidentified(data: bytes, sniffed: str | None, allowed: tuple[str, ...]) ->
     if sniffed in allowed:
         # The signature of an allowed format, but its header does not parse: ask that decoder why.
         return _broken(sniffed, data, _decoder_error(sniffed, data))
+    cut = signature_prefix(data)
+    if cut in allowed:
+        return ImageRejected("truncated_image", f"{cut} data is truncated: the file ends after {len(data)} "
+                                                f"byte{'s' if len(data) != 1 else ''}, inside its signature")
     other = _identify_other(data)
     if other is not None and other not in allowed:
         return ImageRejected("unsupported_format", f"{other} images are not supported; allowed formats: {allowed_text}")

@@ -51,15 +51,66 @@ def sniff_format(data: bytes) -> str | None:
     return None
 
 
+# Files people upload by mistake, named so the reason says what the file is.
+_OTHER_FILES: tuple[tuple[bytes, str], ...] = (
+    (b"PK\x03\x04", "a ZIP archive (or an Office document)"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"\x7fELF", "an executable program"),
+    (b"MZ", "a Windows executable"),
+    (b"OggS", "an Ogg audio or video file"),
+    (b"ID3", "an MP3 audio file"),
+    (b"fLaC", "a FLAC audio file"),
+    (b"\x1aE\xdf\xa3", "a Matroska/WebM video"),
+)
+_VIDEO_BRANDS = (b"isom", b"iso2", b"mp41", b"mp42", b"M4V ", b"M4A ", b"qt  ", b"3gp4", b"3gp5", b"avc1", b"dash")
+_TEXT_BOMS = ((b"\xef\xbb\xbf", "utf-8"), (b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be"))
+# No complete PNG, JPEG or WebP file is this short.
+SHORTEST_IMAGE_BYTES = 26
+
+
 def describe_unknown(data: bytes) -> str:
     """What unrecognised bytes look like, for a rejection reason (never the bytes themselves)."""
-    try:
-        text = data[:512].decode("utf-8")
-    except UnicodeDecodeError:
-        text = None
-    if text is not None and all(ch.isprintable() or ch in "\r\n\t" for ch in text):
-        return "the content looks like text"
-    return f"first bytes are {data[:8].hex()}"
+    if len(data) < SHORTEST_IMAGE_BYTES:
+        return f"only {len(data)} byte{'s' if len(data) != 1 else ''}, too short to be an image"
+    for magic, what in _OTHER_FILES:
+        if data.startswith(magic):
+            return f"it looks like {what}"
+    if data[4:8] == b"ftyp" and data[8:12] in _VIDEO_BRANDS:
+        return "it looks like an MP4/QuickTime video"
+    if data[:4] == b"RIFF" and data[8:12] in (b"WAVE", b"AVI "):
+        return "it looks like " + ("a WAV audio file" if data[8:12] == b"WAVE" else "an AVI video")
+    text = _as_text(data[:512])
+    if text is not None:
+        return f"it looks like {_text_kind(text)}"
+    if not data.strip(b"\x00"):
+        return f"all {len(data)} bytes are zero"
+    return f"binary data of no known format, first bytes {data[:8].hex()}"
+
+
+def _as_text(head: bytes) -> str | None:
+    encoding = next((enc for bom, enc in _TEXT_BOMS if head.startswith(bom)), "utf-8")
+    for cut in range(4):  # the 512-byte window may end inside a multi-byte character
+        try:
+            text = head[:len(head) - cut].decode(encoding).lstrip("\ufeff")
+            break
+        except UnicodeDecodeError:
+            continue
+    else:
+        return None
+    return text if text and all(ch.isprintable() or ch in "\r\n\t" for ch in text) else None
+
+
+def _text_kind(text: str) -> str:
+    head = text.lstrip().lower()
+    if head.startswith(("<!doctype html", "<html")):
+        return "an HTML page (text)"
+    if head.startswith("<?xml") or head.startswith("<"):
+        return "XML or HTML text"
+    if head.startswith(("{", "[")):
+        return "JSON text"
+    return "text"
 
 
 def pillow_format(name: str) -> str | None:

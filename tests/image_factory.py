@@ -123,6 +123,13 @@ def lossless_webp_6320() -> bytes:
     return (FIXTURE_DIR / "lossless-6320x6320.webp").read_bytes()
 
 
+def zero_width_png() -> bytes:
+    """A well-formed PNG whose header declares a width of 0 pixels."""
+    ihdr = struct.pack(">IIBBBBB", 0, 8, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", zlib.compress(b""))
+            + _png_chunk(b"IEND", b""))
+
+
 def truncated(data: bytes, keep: float | int = 0.6) -> bytes:
     """The first part of ``data`` (a fraction, or a byte count when an int)."""
     n = keep if isinstance(keep, int) else int(len(data) * keep)
@@ -157,6 +164,9 @@ def bad_files(base_png: bytes) -> dict[str, tuple[bytes, str]]:
         "bitmap.bmp": (reencode(base_png, "BMP"), "unsupported_format"),
         "scan.tiff": (reencode(base_png, "TIFF"), "unsupported_format"),
         "photo.heic": (b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64, "unsupported_format"),
+        "zero-width.png": (zero_width_png(), "corrupt_image"),
+        "two-bytes.png": (b"\xc3\xa9", "not_an_image"),
+        "signature-only.png": (b"\x89PNG\r\n\x1a\n", "truncated_image"),
     }
 
 

@@ -60,7 +60,7 @@ def test_many_images_at_concurrency_8_nothing_lost_no_duplicate_routing(workflow
     labels = sample_images(tmp_path / "load", 200)
     hostile = hostile_files(tmp_path / "load" / "hostile")
     files = list_images(tmp_path / "load")
-    assert len(files) == 205
+    assert len(files) == 208
     outcomes = list(workflow.run(files, tmp_path / "load", concurrency=8))
 
     keys = [o.key for o in outcomes]
@@ -113,7 +113,7 @@ def test_duplicate_deliveries_route_each_image_once_and_report_it_once(workflow,
     events = drain(workflow.aws, workflow.aws.deployed.routing_capture_queue_url)
     assert sorted(e["detail"]["key"] for e in events) == routed, "one routing event per routed image"
     quarantined = [o for o in outcomes if o.outcome == "quarantined"]
-    assert len(quarantined) == 5 and all(o.reason for o in quarantined)
+    assert len(quarantined) == 8 and all(o.reason for o in quarantined)
 
 
 def test_injected_endpoint_faults_are_retried_and_then_parked(workflow, tmp_path):
@@ -171,7 +171,7 @@ def test_scones_run_json_cli(tiny_model_path, tmp_path):
         assert set(outcome) == {"key", "outcome", "label", "confidence", "reason", "latency_ms"}
         assert outcome["outcome"] in OUTCOMES
     assert summary["summary"] is True and summary["images"] == len(files)
-    assert summary["counts"]["quarantined"] == 5
+    assert summary["counts"]["quarantined"] == 8
     assert summary["counts"]["routed"] + summary["counts"]["review"] == len(labels)
     assert summary["duplicate_deliveries"] is True and summary["duplicates"] == len(files)
     assert summary["routing_events"] == summary["counts"]["routed"]

@@ -47,7 +47,7 @@ def test_reasons_are_bounded_single_line_ascii(text, expected):
 @pytest.mark.parametrize(("data", "limits", "code", "fragment"), [
     (b"", ImageLimits(), "empty_object", "object is empty"),
     (b"\x89PNG\r\n\x1a\n" + b"\0" * 5000, ImageLimits(max_bytes=4096), "too_large", "above the limit of 4096 bytes"),
-    (image_factory.TEXT_AS_PNG, ImageLimits(), "not_an_image", "the content looks like text"),
+    (image_factory.TEXT_AS_PNG, ImageLimits(), "not_an_image", "it looks like text"),
     (image_factory.decompression_bomb_png(), ImageLimits(), "decompression_bomb", "above the limit of 40000000"),
 ])
 def test_each_rejection_has_its_reason_code(data, limits, code, fragment):

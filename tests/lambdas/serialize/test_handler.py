@@ -240,18 +240,21 @@ def test_event_version_id_selects_that_version(s3, bucket, base_png, lambda_cont
 
 EXPECTED_REASON_FRAGMENT = {
     "empty.png": "empty (0 bytes)",
-    "text-named.png": "not a recognised image (the content looks like text)",
-    "random-bytes.jpg": "not a recognised image",
-    "truncated.png": "PNG data is truncated",
-    "truncated-header.png": "PNG data is truncated",
-    "truncated.jpg": "JPEG data is truncated: image file is truncated",
-    "truncated.webp": "WEBP data is truncated",
-    "corrupt.png": "PNG data is corrupt",
+    "text-named.png": "not a recognised image (it looks like text)",
+    "random-bytes.jpg": "not a recognised image (binary data of no known format, first bytes 0708090a0b0c0d0e)",
+    "truncated.png": "PNG data is truncated: the file ends inside its IDAT chunk",
+    "truncated-header.png": "PNG data is truncated: the file ends inside its IHDR chunk, before the chunk's checksum",
+    "truncated.jpg": "JPEG data is truncated: the file ends without its end-of-image marker (EOI): it was cut off",
+    "truncated.webp": "WEBP data is truncated: the file is",
+    "corrupt.png": "PNG data is corrupt: chunk IDAT at byte",
     "bomb.png": "declares 400000000 pixels, above the limit of 40000000",
     "animation.gif": "GIF images are not supported",
     "bitmap.bmp": "BMP images are not supported",
     "scan.tiff": "TIFF images are not supported",
     "photo.heic": "HEIC images are not supported",
+    "zero-width.png": "PNG data is corrupt: the image header declares a width of 0 pixels",
+    "two-bytes.png": "not a recognised image (only 2 bytes, too short to be an image)",
+    "signature-only.png": "PNG data is truncated: the file ends right after its 8-byte PNG signature",
 }
 
 
