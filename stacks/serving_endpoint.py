@@ -26,9 +26,9 @@ class ServingEndpoint:
     """The endpoint `config.endpoint.name` serving `model_data_url`, declared in `scope` (the model stack).
 
     Not a child Construct on purpose: a construct level would rename every logical ID below it,
-    i.e. replace the live endpoint. Declares `ModelExecutionRole`, `Model`, `EndpointConfig`, the
-    two rollback alarms, `Endpoint` and `EndpointScalableTarget` (target tracking on invocations
-    per instance).
+    i.e. replace the live endpoint. Declares `ModelExecutionRole` (which may also describe the two
+    rollback alarms), `Model`, `EndpointConfig`, the two rollback alarms, `Endpoint` and
+    `EndpointScalableTarget` (target tracking on invocations per instance).
     """
 
     def __init__(self, scope: Construct, *, config: SconesConfig, bucket: s3.IBucket, images: FrameworkImages,
@@ -38,6 +38,7 @@ class ServingEndpoint:
         self.model = self._model(model_data_url)
         self.endpoint_config = self._endpoint_config()
         self.rollback_alarms = self._rollback_alarms()
+        self._allow_reading_rollback_alarms()
         self.endpoint = self._endpoint()
         self.scaling = self._autoscaling()
 
@@ -138,6 +139,15 @@ class ServingEndpoint:
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
         return [errors, latency]
+
+    def _allow_reading_rollback_alarms(self) -> None:
+        """SageMaker reads the auto-rollback alarms with the endpoint's execution role (AWS docs,
+        "Auto-Rollback Configuration and Monitoring"): without cloudwatch:DescribeAlarms on them a
+        blue/green update cannot watch them. DescribeAlarms takes alarm ARNs as resources (metric
+        alarms; only composite alarms need '*'), so the grant names exactly these two."""
+        self.role.add_to_policy(iam.PolicyStatement(
+            sid="DescribeRollbackAlarms", actions=["cloudwatch:DescribeAlarms"],
+            resources=[alarm.alarm_arn for alarm in self.rollback_alarms]))
 
     def _endpoint(self) -> sagemaker.CfnEndpoint:
         c = self.config

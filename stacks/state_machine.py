@@ -262,11 +262,16 @@ class ImageRoutingStateMachineBuilder:
                 "Key.$": "$.image.quarantine_key",
                 "MetadataDirective": "REPLACE",
                 "Metadata": {"quarantine-reason-code.$": "$.image.reason_code"},
+                # The copy carries no tags: the uploader's tags stay on the upload (kept, versioned)
+                # and must not steer the evidence (tag-filtered lifecycle or access rules). Copying
+                # them (the default) would also need s3:GetObjectVersionTagging on the upload and
+                # s3:PutObjectTagging under quarantine/.
+                "TaggingDirective": "REPLACE",
             },
             iam_action="s3:PutObject",
             iam_resources=[bucket.arn_for_objects(f"{self.config.bucket.quarantine_prefix}*")],
             additional_iam_statements=[iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging"],
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
                 resources=[bucket.arn_for_objects(f"{self.config.bucket.incoming_prefix}*")],
             )],
             # CopyObject answers with a timestamp; keep only what we use.

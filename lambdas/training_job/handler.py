@@ -9,8 +9,8 @@ on_event
     Update  same name: nothing to start (e.g. only MinValidationAccuracy changed; is_complete
             re-applies the gate to the existing model). New name: start the new job; CloudFormation
             then deletes the old physical resource.
-    Delete  stop the job if it is still running (rollback, stack deletion); completed jobs and
-            their artifacts are kept.
+    Delete  stop the job the properties name if it is still running (rollback, stack deletion);
+            completed jobs and their artifacts are kept.
     The physical resource id is the job name.
 
 is_complete (polled by the framework's waiter state machine)
@@ -73,8 +73,13 @@ def on_event(event: dict, _context: Any = None) -> dict:
         return {"PhysicalResourceId": name, "Data": {"TrainingJobName": name, "WaitStartedAt": str(int(time.time()))}}
     if request == "Delete":
         name = event["PhysicalResourceId"]
-        status = stop_if_running(sagemaker, name)
-        _log("training job resource deleted", job=name, status=status)
+        # A Delete carries the resource's own properties, whose job name is the physical id, except
+        # after a failed Create: then the physical id is the request id (the Provider framework's
+        # default), which names no job (nor one the role may describe), and the job that Create may
+        # have started is the one the properties name.
+        job = props.get("TrainingJobName") or name
+        status = stop_if_running(sagemaker, job)
+        _log("training job resource deleted", job=job, physical_id=name, status=status)
         return {"PhysicalResourceId": name}
     raise ValueError(f"unknown RequestType {request!r}")
 

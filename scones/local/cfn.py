@@ -1,7 +1,9 @@
 """A small CloudFormation intrinsic-function resolver for the resources the local runtime creates.
 
 It knows the physical names/ARNs of what `LocalAws` created (by logical id) and resolves Ref,
-Fn::GetAtt, Fn::Join, Fn::Sub, Fn::Select, Fn::Split and pseudo parameters. Anything it cannot
+Fn::GetAtt, Fn::Join, Fn::Sub, Fn::Select, Fn::Split, Fn::ImportValue (of the exports registered
+with `register_export`), Fn::FindInMap (of the mappings registered with `register_mappings`) and
+pseudo parameters. Anything it cannot
 resolve raises, naming the expression, rather than guessing.
 """
 from __future__ import annotations
@@ -22,11 +24,22 @@ class Resolver:
         }
         self.refs: dict[str, Any] = {}
         self.attributes: dict[tuple[str, str], Any] = {}
+        self.exports: dict[str, Any] = {}  # export name -> its (unresolved) value
+        self.mappings: dict[str, Any] = {}  # a template's Mappings
 
     def register(self, logical_id: str, ref: Any, **attributes: Any) -> None:
         self.refs[logical_id] = ref
         for name, value in attributes.items():
             self.attributes[(logical_id, name)] = value
+
+    def register_export(self, name: str, value: Any) -> None:
+        """A stack output's `Export` (resolved when imported, with this resolver's registrations)."""
+        self.exports[name] = value
+
+    def register_mappings(self, mappings: dict[str, Any]) -> None:
+        for name, table in mappings.items():
+            if self.mappings.setdefault(name, table) != table:
+                raise UnresolvableError(f"two templates define mapping {name} differently")
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
@@ -45,6 +58,17 @@ class Resolver:
             if fn == "Fn::Join":
                 sep, parts = arg
                 return sep.join(str(p) for p in self.resolve(parts))
+            if fn == "Fn::ImportValue":
+                name = self.resolve(arg)
+                if name not in self.exports:
+                    raise UnresolvableError(f"Fn::ImportValue {name}: no stack exports it")
+                return self.resolve(self.exports[name])
+            if fn == "Fn::FindInMap":
+                name, top, second = (self.resolve(part) for part in arg[:3])
+                try:
+                    return self.resolve(self.mappings[name][top][second])
+                except KeyError:
+                    raise UnresolvableError(f"Fn::FindInMap {name}.{top}.{second}: not in the mappings") from None
             if fn == "Fn::Select":
                 index, items = arg
                 return self.resolve(items)[int(self.resolve(index))]

@@ -17,6 +17,10 @@
 4. StartExecution without a name: AWS names the execution with a fresh UUID (that is what the
    upload rule's target does for every delivery); moto names it "None", so a second unnamed start
    fails. The local dispatcher passes a fresh UUID, as AWS would (`scones.local.aws`).
+5. IAM: moto enforces little of it (resources only for S3, SQS, IAM and STS, no conditions,
+   CopyObject as PutObject) and its Step Functions interpreter calls every integration with fixed
+   keys, not as the state machine's role. `scones.local.iam_enforcement` checks every call against
+   the synthesized roles instead (the tests turn it on).
 """
 from __future__ import annotations
 

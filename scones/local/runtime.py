@@ -87,6 +87,7 @@ class LocalWorkflow:
         os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")  # no X-Ray daemon here
         assembly = synthesize(self.workdir / "cdk.out", context={k: str(v) for k, v in self.context.items()})
         self.config = assembly.config  # the synthesized app's: what its functions' environment says
+        self.assembly = assembly  # every stack's template (what an IAM check resolves grants from)
         self.server = ModelServerProcess(self.model_path, endpoint_name=assembly.config.endpoint.name,
                                          capture_dir=self.capture_dir, inject_errors=self.inject_errors,
                                          fault_seed=self.fault_seed, log_file=self.workdir / "model-server.log")

@@ -1,4 +1,8 @@
-"""Fixtures for the Lambda function tests: isolated AWS env, moto S3, fake Lambda context, EMF capture."""
+"""Fixtures for the Lambda function tests: isolated AWS env, moto S3, fake Lambda context, EMF capture,
+and IAM enforced: every AWS call a function's code makes is checked against that function's role
+in the synthesized templates (scones.local.iam_enforcement), so the tests use the resources the
+templates name (the data bucket, the endpoint); a test in which a call was denied fails unless it
+takes the denial (`iam.take_denials()`)."""
 from __future__ import annotations
 
 import io
@@ -10,11 +14,13 @@ from moto import mock_aws
 
 from lambdas.serialize import handler as serialize_handler
 from lambdas.shared.aws_clients import reset_clients
+from scones.local.iam_enforcement import enforce_iam
+from scones.local.iam_roles import TemplateRoles
 from tests.conftest import set_fake_aws_env
 from tests import image_factory
-from tests.lambdas.lambda_helpers import WORKFLOW_ENVIRONMENT, parse_emf
+from tests.lambdas.lambda_helpers import DATA_BUCKET, WORKFLOW_ENVIRONMENT, parse_emf
 
-BUCKET = "scones-uploads-test"
+BUCKET = DATA_BUCKET  # the data bucket as the templates name it (moto's account and region)
 
 _OVERRIDES = (
     "PAYLOAD_MAX_BYTES", "CONNECT_TIMEOUT_SECONDS", "PROBABILITY_SUM_TOLERANCE", "POWERTOOLS_DEV",
@@ -33,6 +39,32 @@ def lambda_env(monkeypatch):
     reset_clients()
     yield
     reset_clients()
+
+
+@pytest.fixture(scope="session")
+def roles_for(tmp_path_factory):
+    """`roles_for(key=value...)`: the roles of the app synthesized with those config overrides, for a
+    test of a configuration the default templates do not declare (cached per worker)."""
+    from scones.local.cloud_assembly import synthesize
+
+    cache: dict = {}
+
+    def roles(**context) -> TemplateRoles:
+        key = tuple(sorted(context.items()))
+        if key not in cache:
+            cache[key] = TemplateRoles(synthesize(tmp_path_factory.mktemp("cdk.out"), context=dict(context)))
+        return cache[key]
+
+    return roles
+
+
+@pytest.fixture(autouse=True)
+def iam(assembly):
+    """IAM enforced against the synthesized roles while the test runs (see the module docstring)."""
+    with enforce_iam(assembly, roles=TemplateRoles(assembly)) as enforcement:
+        yield enforcement
+    assert not enforcement.denials, "denied by the synthesized policies:\n" + "\n".join(
+        d.describe() for d in enforcement.denials)
 
 
 @pytest.fixture

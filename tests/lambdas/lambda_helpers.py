@@ -8,6 +8,8 @@ from scones_contracts.decision import DEFAULT_THRESHOLD
 from scones_contracts.images import (DEFAULT_MAX_IMAGE_BYTES, DEFAULT_MAX_IMAGE_PIXELS, DEFAULT_PAYLOAD_MAX_SIDE,
                                      IMAGE_FORMATS)
 
+DATA_BUCKET = "scones-data-123456789012-us-east-1"  # the templates' data bucket in moto's account and region
+
 # The variables the workflow stack sets on the three workflow functions with the default config (all
 # required by the functions; test_pipeline_and_assets compares them with the synthesized template).
 WORKFLOW_ENVIRONMENT = {
@@ -65,7 +67,7 @@ def emf_values(record: dict, name: str) -> list[float]:
     return [float(v) for v in value] if isinstance(value, list) else [float(value)]
 
 
-def serialized_image(data: bytes, bucket: str = "scones-uploads-test", key: str = "incoming/bike.png",
+def serialized_image(data: bytes, bucket: str = DATA_BUCKET, key: str = "incoming/bike.png",
                      etag: str | None = "0123456789abcdef", version_id: str | None = None) -> dict:
     """What the serialize function returns for ``data`` (built with its real core, no S3 needed)."""
     from lambdas.serialize.outcomes import valid_outcome

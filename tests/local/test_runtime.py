@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from scones.local.hostile_files import write_hostile_files
+from scones.local.iam_enforcement import enforce_iam
 from scones.local.runtime import LocalWorkflow, list_images
 from scones_contracts.quarantine import quarantine_location
 
@@ -41,8 +42,21 @@ def sample_images(target: Path, count: int) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def workflow(tiny_model_path, tmp_path_factory):
-    with LocalWorkflow(tiny_model_path, tmp_path_factory.mktemp("local-run")) as running:
+    """The local runtime, with every AWS call of the state machine and the handlers checked against the
+    synthesized roles (scones.local.iam_enforcement)."""
+    with LocalWorkflow(tiny_model_path, tmp_path_factory.mktemp("local-run")) as running, \
+            enforce_iam(running.assembly, running.aws.resolver) as iam:
+        running.iam = iam
         yield running
+
+
+@pytest.fixture(autouse=True)
+def nothing_denied(request):
+    """A test of the local runtime fails if any call it made was denied by the synthesized policies."""
+    yield
+    if "workflow" in request.fixturenames:
+        denials = request.getfixturevalue("workflow").iam.take_denials()
+        assert not denials, "\n".join(d.describe() for d in denials)
 
 
 def drain(aws, url: str) -> list[dict]:
@@ -92,6 +106,11 @@ def test_many_images_at_concurrency_8_nothing_lost_no_duplicate_routing(workflow
         assert workflow.aws.s3.head_object(Bucket=bucket, Key=where.image_key)  # kept, under quarantine/
         assert json.loads(workflow.aws.s3.get_object(Bucket=bucket, Key=where.reason_key)["Body"].read())["reason"]
     assert all(o.steps_ms.get("serialize", 0) > 0 for o in classified)
+    # Every kind of call the workflow makes ran under the IAM check as its role (none denied: see nothing_denied).
+    assert {(c.principal.kind, f"{c.call.service}:{c.call.operation}") for c in workflow.iam.checked} >= {
+        ("state machine", "dynamodb:PutItem"), ("state machine", "lambda:Invoke"), ("state machine", "s3:CopyObject"),
+        ("state machine", "s3:PutObject"), ("state machine", "events:PutEvents"), ("state machine", "sqs:SendMessage"),
+        ("function", "s3:HeadObject"), ("function", "s3:GetObject"), ("function", "sagemaker-runtime:InvokeEndpoint")}
 
 
 def test_duplicate_deliveries_route_each_image_once_and_report_it_once(workflow, tmp_path):

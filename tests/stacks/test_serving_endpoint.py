@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from aws_cdk.assertions import Match
 
+from scones.local.iam_roles import TemplateRoles
+from scones.local.iam_policy import Decision, evaluate
+from scones.local.iam_requests import Call, requirements
 from tests.stacks.model_support import built, config, one_resource, raw, resources_of_type, template  # noqa: F401
+from tests.stacks.template_helpers import template_of
 
 
 def test_model_serves_the_gated_artifact(template, raw):
@@ -17,6 +21,30 @@ def test_model_serves_the_gated_artifact(template, raw):
     })
     _, model = one_resource(raw, "AWS::SageMaker::Model")
     assert any(d.startswith("ModelExecutionRoleDefaultPolicy") for d in model["DependsOn"])
+
+
+def test_the_endpoint_role_may_describe_exactly_its_rollback_alarms(assembly):
+    """SageMaker describes the auto-rollback alarms as the endpoint's execution role (the Model's);
+    the synthesized policy must allow cloudwatch:DescribeAlarms on each alarm the endpoint names,
+    and on no other alarm."""
+    _, model_template = template_of(assembly, "Model")
+    _, endpoint = one_resource(model_template, "AWS::SageMaker::Endpoint")
+    _, model = one_resource(model_template, "AWS::SageMaker::Model")
+    roles = TemplateRoles(assembly)
+    role = model["Properties"]["ExecutionRoleArn"]["Fn::GetAtt"][0]
+    names = [roles.resolver.resolve(a["AlarmName"])
+             for a in endpoint["Properties"]["DeploymentConfig"]["AutoRollbackConfiguration"]["Alarms"]]
+    assert len(names) == 2
+
+    def decisions(alarm_names):
+        call = Call("cloudwatch", "DescribeAlarms", {"AlarmNames": alarm_names}, "us-east-1", "123456789012")
+        return [evaluate(roles.statements(role), r.action, r.resource, r.context) for r in requirements(call)]
+
+    assert decisions(names) == [Decision.ALLOW, Decision.ALLOW]
+    assert decisions(["scones-some-other-alarm"]) == [Decision.IMPLICIT_DENY]
+    assert decisions([]) == [Decision.IMPLICIT_DENY]  # all alarms: '*' is not granted
+    roles.revoke(role, "cloudwatch:DescribeAlarms")  # negative control: without the grant, denied
+    assert decisions(names) == [Decision.IMPLICIT_DENY, Decision.IMPLICIT_DENY]
 
 
 def test_endpoint_config_captures_input_and_output(template, config):

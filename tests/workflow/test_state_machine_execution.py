@@ -4,6 +4,10 @@ Resources come from the templates (scones.local.aws.LocalAws), the three real ha
 in-process (scones.local.lambda_hook, scones.local.moto_shims), and the SageMaker endpoint is stubbed at the boto3 level
 (a botocore Stubber on the classify function's client). Assertions are on outputs, messages,
 objects and execution history.
+
+IAM is enforced (scones.local.iam_enforcement): every call the state machine's integrations and
+the handlers make is checked against the synthesized policies of the role it runs as, and a test
+in which any call was denied fails.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from botocore.stub import ANY, Stubber
 
 from lambdas.shared import aws_clients
 from scones.local.aws import LocalAws
+from scones.local.iam_enforcement import enforce_iam
 from scones.local.moto_shims import local_cloud
 from scones_contracts.quarantine import quarantine_location
 
@@ -56,16 +61,31 @@ def endpoint(monkeypatch):
 
 
 @pytest.fixture
-def aws(assembly):
+def deployed(assembly):
     with local_cloud():
         local = LocalAws(assembly)
         local.deploy()
         yield local
 
 
-def upload_and_run(aws: LocalAws, key: str, body: bytes, timeout: float = 90) -> dict:
-    """Upload under incoming/, let the synthesized rule fire, run the execution to its end."""
-    aws.s3.put_object(Bucket=aws.deployed.bucket, Key=key, Body=body)
+@pytest.fixture
+def iam(deployed, assembly):
+    """The IAM check of every call made while the test runs; any denial it did not take fails it."""
+    with enforce_iam(assembly, deployed.resolver) as enforcement:
+        yield enforcement
+    assert not enforcement.denials, "denied by the synthesized policies:\n" + "\n".join(
+        d.describe() for d in enforcement.denials)
+
+
+@pytest.fixture
+def aws(deployed, iam):
+    return deployed
+
+
+def upload_and_run(aws: LocalAws, key: str, body: bytes, timeout: float = 90, tagging: str = "") -> dict:
+    """Upload under incoming/ (with `tagging`, as a driver app may tag it), let the synthesized rule
+    fire, run the execution to its end."""
+    aws.s3.put_object(Bucket=aws.deployed.bucket, Key=key, Body=body, **({"Tagging": tagging} if tagging else {}))
     started = aws.dispatch_uploads()
     assert len(started) == 1, "the upload rule matched exactly once"
     execution_input, arn = started[0]
@@ -88,7 +108,7 @@ def messages(aws: LocalAws, url: str) -> list[dict]:
     return [json.loads(m["Body"]) for m in found]
 
 
-def test_confident_bicycle_is_routed_with_an_event(aws, endpoint):
+def test_confident_bicycle_is_routed_with_an_event(aws, endpoint, iam):
     endpoint.answer([0.991, 0.009])
     run = upload_and_run(aws, "incoming/driver 42/bike.png", BICYCLE_PNG)
     assert run["status"] == "SUCCEEDED"
@@ -105,6 +125,11 @@ def test_confident_bicycle_is_routed_with_an_event(aws, endpoint):
     assert messages(aws, aws.deployed.review_queue_url) == []
     assert run["entered"] == ["Claim delivery", "Serialize image", "Valid image?", "Classify vehicle", "Check confidence",
                               "Keep decision", "Confident enough?", "Publish routing event", "Routed"]
+    # Every call was checked as the role AWS would run it as (none was denied: the fixture says so).
+    assert {(c.principal.kind, f"{c.call.service}:{c.call.operation}") for c in iam.checked} == {
+        ("state machine", "dynamodb:PutItem"), ("state machine", "lambda:Invoke"),
+        ("function", "s3:HeadObject"), ("function", "s3:GetObject"),
+        ("function", "sagemaker-runtime:InvokeEndpoint"), ("state machine", "events:PutEvents")}
 
 
 def test_low_confidence_goes_to_human_review(aws, endpoint):
@@ -142,6 +167,59 @@ def test_invalid_image_is_quarantined_with_its_reason_and_kept(aws, endpoint):
     assert aws.s3.get_object(Bucket=bucket, Key="incoming/ünïcode broken.png")["Body"].read() == truncated
     assert "Classify vehicle" not in run["entered"]
     assert endpoint.stubber._queue.__len__() == 0  # the endpoint was never called
+
+
+def test_a_tagged_invalid_upload_is_quarantined_and_its_tags_stay_with_the_upload(aws, endpoint, iam):
+    """CopyObject copies the source's tags unless told otherwise, which needs s3:GetObjectVersionTagging
+    on the upload and s3:PutObjectTagging on the copy. The quarantine copy replaces them (with none):
+    uploader-set tags must not steer quarantine evidence, and the upload keeps them."""
+    truncated = BICYCLE_PNG[: len(BICYCLE_PNG) // 3]
+    run = upload_and_run(aws, "incoming/tagged.png", truncated, tagging="driver=42&app=courier")
+    assert run["status"] == "SUCCEEDED", run.get("cause")
+    output = json.loads(run["output"])
+    assert output["outcome"] == "quarantined"
+    bucket = aws.deployed.bucket
+    assert aws.s3.get_object(Bucket=bucket, Key=output["quarantine_key"])["Body"].read() == truncated
+    assert aws.s3.get_object_tagging(Bucket=bucket, Key=output["quarantine_key"])["TagSet"] == []
+    assert {t["Key"]: t["Value"] for t in aws.s3.get_object_tagging(Bucket=bucket, Key="incoming/tagged.png")[
+        "TagSet"]} == {"driver": "42", "app": "courier"}
+    copy, = (c for c in iam.checked if c.call.operation == "CopyObject")
+    assert copy.principal.kind == "state machine" and not copy.denied
+    assert {r.action for r in copy.needed} == {"s3:PutObject", "s3:GetObjectVersion"}
+
+
+def test_copying_the_tags_would_be_denied_by_the_synthesized_role(aws, endpoint, iam):
+    """Negative control: the same definition without TaggingDirective REPLACE (what the template had)
+    fails to quarantine a tagged upload, because the role may not tag objects under quarantine/."""
+    definition = json.loads(aws.sfn.describe_state_machine(stateMachineArn=aws.deployed.state_machine_arn)["definition"])
+    del definition["States"]["Quarantine image"]["Parameters"]["TaggingDirective"]
+    aws.sfn.update_state_machine(stateMachineArn=aws.deployed.state_machine_arn, definition=json.dumps(definition))
+    run = upload_and_run(aws, "incoming/tagged.png", BICYCLE_PNG[:100], tagging="driver=42")
+    assert run["status"] == "FAILED" and "not authorized to perform: s3:" in run["cause"]
+    denied = {(d.principal.kind, r.action) for d in iam.take_denials() for r in d.denied}
+    assert ("state machine", "s3:PutObjectTagging") in denied
+    assert messages(aws, aws.deployed.review_queue_url)[0]["reason"] == "processing_failed"
+
+
+@pytest.mark.parametrize("role_of, action, upload, denied_call", [
+    # The state machine's own grants: the claim, the quarantine copy.
+    (lambda roles: roles.state_machines["scones-image-routing"], "dynamodb:PutItem", BICYCLE_PNG, "dynamodb:PutItem"),
+    (lambda roles: roles.state_machines["scones-image-routing"], "s3:PutObject", BICYCLE_PNG[:100], "s3:CopyObject"),
+    # A function's grants: serialize reads the upload version it was given.
+    (lambda roles: roles.role_of_function("lambdas.serialize.handler.handler"), "s3:GetObjectVersion", BICYCLE_PNG,
+     "s3:HeadObject"),
+])
+def test_removing_a_needed_grant_fails_the_run(aws, endpoint, iam, role_of, action, upload, denied_call):
+    """Negative controls: the same runs as above, with one grant taken out of the synthesized policy."""
+    endpoint.answer([0.99, 0.01])
+    role = role_of(iam.roles)
+    iam.roles.revoke(role, action)
+    run = upload_and_run(aws, "incoming/revoked.png", upload)
+    assert run["status"] == "FAILED"
+    denials = iam.take_denials()
+    assert denials and {f"{d.call.service}:{d.call.operation}" for d in denials} == {denied_call}
+    assert all(d.principal.role == role and {r.action for r in d.denied} == {action} for d in denials)
+    endpoint.stubber._queue.clear()  # an unused answer is not this test's point
 
 
 def quarantined_objects(aws: LocalAws) -> dict[str, bytes]:

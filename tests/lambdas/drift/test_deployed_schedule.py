@@ -6,11 +6,11 @@ template's (bucket name resolved for the test account/region), the capture objec
 go where that environment says, and the metrics are read back with the namespace, metric names,
 dimensions, period and statistic of the drift PSI alarm, whose metric-math expression is then
 evaluated on them. A renamed metric, a wrong dimension or namespace in either the stack or the
-Lambda fails here. Every AWS call the handler makes is also checked against the drift role's policy.
+Lambda fails here. Every AWS call the handler makes is also checked against the drift role's policy
+(scones.local.iam_enforcement, enforced for every test under tests/lambdas).
 """
 from __future__ import annotations
 
-import fnmatch
 import importlib
 import json
 import re
@@ -23,6 +23,7 @@ import pytest
 from moto import mock_aws
 
 from scones.local.cfn import Resolver
+from scones.local.iam_policy import Decision, evaluate
 from tests.conftest import ROOT
 
 ACCOUNT = "123456789012"  # moto's default account
@@ -59,23 +60,6 @@ def psi_alarm(monitoring) -> dict:
     [alarm] = [r["Properties"] for r in monitoring["Resources"].values() if r["Type"] == "AWS::CloudWatch::Alarm"
                and "DriftConfidencePSI" in json.dumps(r["Properties"].get("Metrics", []))]
     return alarm
-
-
-@pytest.fixture(scope="module")
-def policy(monitoring, drift_function) -> list[dict]:
-    """The resolved statements of every policy attached to the drift function's role."""
-    resolver = Resolver(ACCOUNT, REGION)
-    for logical_id, resource in monitoring["Resources"].items():
-        if resource["Type"] == "AWS::Logs::LogGroup":
-            name = f"/aws/lambda/{logical_id}"
-            resolver.register(logical_id, name, Arn=f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{name}:*")
-    role = drift_function[1]["Role"]["Fn::GetAtt"][0]
-    statements = []
-    for resource in monitoring["Resources"].values():
-        if resource["Type"] == "AWS::IAM::Policy" and {"Ref": role} in resource["Properties"]["Roles"]:
-            statements += resolver.resolve(resource["Properties"]["PolicyDocument"]["Statement"])
-    assert statements
-    return statements
 
 
 ASSET_PACKAGES = ("lambdas", "scones_contracts")
@@ -237,28 +221,6 @@ def metric_id(psi_alarm: dict, metric_name: str) -> str:
     return found
 
 
-def allowed(policy: list[dict], action: str, resource: str, context: dict[str, str]) -> bool:
-    """Does an Allow statement of the (resolved) policy grant this call? (Action, Resource, String* conditions.)"""
-    for statement in policy:
-        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
-        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
-        if statement["Effect"] != "Allow" or action not in actions:
-            continue
-        if not any(fnmatch.fnmatchcase(resource, pattern) for pattern in resources):
-            continue
-        conditions_hold = True
-        for operator, tests in statement.get("Condition", {}).items():
-            assert operator in ("StringLike", "StringEquals"), operator
-            for key, expected in tests.items():
-                expected = expected if isinstance(expected, list) else [expected]
-                value = context.get(key)
-                conditions_hold &= value is not None and any(
-                    fnmatch.fnmatchcase(value, e) if operator == "StringLike" else value == e for e in expected)
-        if conditions_hold:
-            return True
-    return False
-
-
 # -------------------------------------------------------------------------------------- tests
 @pytest.fixture
 def aws():
@@ -304,25 +266,19 @@ def test_busy_window_like_the_baseline_stays_below_the_alarm(aws, deployed_handl
     assert "DriftConfidencePSI" in report["metrics"]["published"]
 
 
-def test_every_call_of_the_check_is_allowed_by_its_role(aws, deployed_handler, environment, policy, monkeypatch):
+def test_every_call_of_the_check_is_allowed_by_its_role(aws, deployed_handler, environment, iam, monkeypatch):
+    """Every call below ran under the IAM check of tests/lambdas/conftest (as the drift function's role in
+    the synthesized template); here: which calls those were, and that the role is narrow."""
     deploy_data(environment, like_the_capture(environment))
-    _report, recorder = run_scheduled_check(deployed_handler, environment, monkeypatch)
+    run_scheduled_check(deployed_handler, environment, monkeypatch)
 
+    handler = "lambdas.drift.handler.handler"
+    assert {(c.principal.name, f"{c.call.service}:{c.call.operation}") for c in iam.checked} == {
+        (handler, "s3:ListObjectsV2"), (handler, "s3:GetObject"), (handler, "cloudwatch:PutMetricData")}
+    statements = iam.roles.statements(iam.roles.role_of_function(handler))
     bucket_arn = f"arn:aws:s3:::{environment['CAPTURE_BUCKET']}"
-    operations = set()
-    for service, operation, params in recorder.calls:
-        operations.add((service, operation))
-        if (service, operation) == ("s3", "ListObjectsV2"):
-            request = ("s3:ListBucket", bucket_arn, {"s3:prefix": params.get("Prefix", "")})
-        elif (service, operation) == ("s3", "GetObject"):
-            request = ("s3:GetObject", f"arn:aws:s3:::{params['Bucket']}/{params['Key']}", {})
-        elif (service, operation) == ("monitoring", "PutMetricData"):
-            request = ("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": params["Namespace"]})
-        else:
-            pytest.fail(f"unexpected call {service}:{operation} (not covered by the drift role)")
-        assert allowed(policy, *request), f"the drift role does not allow {request}"
-    assert {("s3", "ListObjectsV2"), ("s3", "GetObject"), ("monitoring", "PutMetricData")} <= operations
-    # and the role really is narrow: neighbouring requests are refused
-    assert not allowed(policy, "s3:GetObject", f"{bucket_arn}/incoming/photo.png", {})
-    assert not allowed(policy, "s3:ListBucket", bucket_arn, {"s3:prefix": "incoming/"})
-    assert not allowed(policy, "cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": "AWS/Lambda"})
+    # neighbouring requests are refused
+    assert evaluate(statements, "s3:GetObject", f"{bucket_arn}/incoming/photo.png") is not Decision.ALLOW
+    assert evaluate(statements, "s3:ListBucket", bucket_arn, {"s3:prefix": "incoming/"}) is not Decision.ALLOW
+    assert evaluate(statements, "cloudwatch:PutMetricData", "*",
+                    {"cloudwatch:namespace": "AWS/Lambda"}) is not Decision.ALLOW

@@ -18,9 +18,11 @@ from lambdas.shared.aws_clients import reset_clients
 from scones.capture_writer import CaptureWriter
 from scones_contracts.baseline import BaselineError
 from scones_contracts.env import ConfigurationError
+from scones_contracts.metrics import DEFAULT_NAMESPACE
+from tests.lambdas.lambda_helpers import DATA_BUCKET
 
-BUCKET = "scones-data"
-NAMESPACE = "SconesUnlimited/Test"
+BUCKET = DATA_BUCKET  # as the templates name it: IAM is enforced against the drift role (tests/lambdas/conftest)
+NAMESPACE = DEFAULT_NAMESPACE
 METRICS = {"DriftConfidencePSI", "DriftClassMixShift", "CapturedRecords", "CaptureBadRecords",
            "CaptureLowConfidenceShare", "CaptureMeanConfidence"}
 
@@ -77,8 +79,9 @@ def _in_window(lib, root, start, end):
     return [o for o, t in zip(objs, times) if start <= t <= end]
 
 
-def test_real_capture_in_window_with_baseline_from_model_tar_gz(aws, lib, monkeypatch, baseline_dict):
+def test_real_capture_in_window_with_baseline_from_model_tar_gz(aws, lib, monkeypatch, baseline_dict, iam, roles_for):
     s3, cw = aws
+    iam.roles = roles_for(drift_baseline_key="models/v3/model.tar.gz")  # the role reads that key then
     prefix = f"datacapture/{lib.ENDPOINT}/"
     _upload_tree(s3, lib.REAL_CAPTURE, prefix)  # hours 2024-10-15T14 (outside) and 2024-10-16T09 (inside)
     # a malformed file inside the window, one in a later hour folder, and a key without hour folders
@@ -139,7 +142,7 @@ def test_drifted_traffic_flags_drift_and_publishes_it(aws, lib, monkeypatch, tmp
     old = lib.sample_traffic(baseline_dict, 50, seed=22)
     lib.write_traffic(writer, old, lib.utc(2024, 10, 30, 5), spacing=timedelta(minutes=1))  # days before
     _upload_tree(s3, tmp_path / lib.ENDPOINT, f"datacapture/{lib.ENDPOINT}/")
-    baseline_key = "baselines/baseline.json"
+    baseline_key = "models/baseline.json"
     s3.put_object(Bucket=BUCKET, Key=baseline_key, Body=json.dumps(baseline_dict).encode())
     monkeypatch.setenv("BASELINE_S3_URI", f"s3://{BUCKET}/{baseline_key}")
     monkeypatch.setenv("WINDOW_HOURS", "10")
@@ -190,15 +193,17 @@ def test_empty_window_publishes_zero_records(aws, lib, monkeypatch, baseline_dic
     assert values == {"CapturedRecords": 0.0, "CaptureBadRecords": 0.0}
 
 
-def test_bad_baseline_fails_the_invocation(aws, lib, monkeypatch):
+def test_bad_baseline_fails_the_invocation(aws, lib, monkeypatch, iam):
     s3, _ = aws
-    s3.put_object(Bucket=BUCKET, Key="baseline.json", Body=b'{"version": 1}')
-    monkeypatch.setenv("BASELINE_S3_URI", f"s3://{BUCKET}/baseline.json")
+    s3.put_object(Bucket=BUCKET, Key="models/baseline.json", Body=b'{"version": 1}')
     with pytest.raises(BaselineError, match="missing key"):
         handler({"time": "2024-10-16T10:00:00Z"}, None)
-    monkeypatch.setenv("BASELINE_S3_URI", f"s3://{BUCKET}/nope.json")
+    s3.delete_object(Bucket=BUCKET, Key="models/baseline.json")
     with pytest.raises(BaselineError, match="cannot read baseline"):
         handler({"time": "2024-10-16T10:00:00Z"}, None)
+    # The role may not list models/, so S3 answers the missing baseline with 403, not 404 (as in AWS).
+    denied, = iam.take_denials()
+    assert [r.action for r in denied.denied] == ["s3:ListBucket"]
 
 
 STACK_ENV = {"CAPTURE_BUCKET": "b", "CAPTURE_PREFIX": "/datacapture/ep-7/", "BASELINE_S3_URI": "s3://b/models/b.json",

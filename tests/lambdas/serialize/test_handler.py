@@ -8,6 +8,7 @@ import urllib.parse
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from botocore.exceptions import ClientError
 from PIL import Image
 
 from lambdas.serialize import handler as serialize_handler
@@ -377,17 +378,19 @@ def test_allowed_formats_come_from_env(s3, bucket, base_png, lambda_context, mon
     assert accepted["valid"] is True
 
 
-def test_custom_prefixes(s3, bucket, lambda_context, monkeypatch):
+def test_custom_prefixes(s3, bucket, lambda_context, monkeypatch, iam, roles_for):
     monkeypatch.setenv("INCOMING_PREFIX", "uploads/")
     monkeypatch.setenv("QUARANTINE_PREFIX", "rejected/images/")
+    iam.roles = roles_for(incoming_prefix="uploads/", quarantine_prefix="rejected/images/")
     put(s3, bucket, "uploads/x/y.png", b"")
     put(s3, bucket, "elsewhere/z.png", b"")
 
     inside = invoke(handler, event_for(bucket, "uploads/x/y.png"), lambda_context)
-    outside = invoke(handler, event_for(bucket, "elsewhere/z.png"), lambda_context)
-
     assert inside["quarantine_key"].startswith("rejected/images/x/y.png/")
-    assert outside["quarantine_key"].startswith("rejected/images/elsewhere/z.png/")
+    # Outside its prefix the function may read nothing (the upload rule never sends it there).
+    with pytest.raises(ClientError, match="AccessDenied"):
+        invoke(handler, event_for(bucket, "elsewhere/z.png"), lambda_context)
+    assert {r.action for d in iam.take_denials() for r in d.denied} == {"s3:GetObject"}
 
 
 # ---------------------------------------------------------------- errors

@@ -32,13 +32,20 @@ def aws_env(monkeypatch):
     aws_clients.reset_clients()
 
 
+def training_role_arn(roles) -> str:
+    """The RoleArn the model stack gives the training-job resource (the role the provider may pass)."""
+    [props] = [r["Properties"] for t in roles.templates.values() for r in t["Resources"].values()
+               if r["Type"] == "Custom::SageMakerTrainingJob"]
+    return roles.resolver.resolve(props["RoleArn"])
+
+
 @pytest.fixture
-def aws():
+def aws(iam):
     """moto S3 (the data bucket) and SageMaker; the handler's clients are created inside the mock."""
     with mock_aws():
         s3 = handler.aws_client("s3")  # the handler's own cached client, created inside the mock
         s3.create_bucket(Bucket=BUCKET)
-        role = "arn:aws:iam::123456789012:role/scones-training"  # SageMaker only stores it
+        role = training_role_arn(iam.roles)  # SageMaker only stores it; the provider must be allowed to pass it
         yield AwsFixture(s3=s3, sagemaker=handler.aws_client("sagemaker"), role_arn=role)
 
 

@@ -268,10 +268,13 @@ def test_artifact_without_baseline_fails_clearly(aws):
         _is_complete(props, response)
 
 
-def test_missing_artifact_object_names_the_url(aws):
+def test_missing_artifact_object_names_the_url(aws, iam):
     props, response = _start(aws)
     with pytest.raises(ArtifactError, match=r"cannot read the model artifact s3://.*/model.tar.gz"):
         _is_complete(props, response)
+    # The role may not list the bucket, so S3 answers the missing object with 403, not 404 (as in AWS).
+    denied, = iam.take_denials()
+    assert [r.action for r in denied.denied] == ["s3:ListBucket"]
 
 
 def test_metadata_without_accuracy_fails_clearly(aws):
@@ -282,16 +285,21 @@ def test_metadata_without_accuracy_fails_clearly(aws):
         _is_complete(props, response)
 
 
-def test_metadata_is_found_with_or_without_dot_slash_member_names(aws):
+IS_COMPLETE = "lambdas.training_job.handler.is_complete"  # the function that reads artifacts
+
+
+def test_metadata_is_found_with_or_without_dot_slash_member_names(aws, iam):
     for dot_slash in (True, False):
         key = f"training-output/x/{dot_slash}/model.tar.gz"
         aws.s3.put_object(Bucket=BUCKET, Key=key, Body=model_tar_gz(metadata(0.9, "r9-abc"), dot_slash=dot_slash))
-        assert read_metadata(aws.s3, f"s3://{BUCKET}/{key}")["model_version"] == "r9-abc"
+        with iam.roles.running_as(IS_COMPLETE):
+            assert read_metadata(aws.s3, f"s3://{BUCKET}/{key}")["model_version"] == "r9-abc"
 
 
-def test_not_a_tarball_is_an_artifact_error(aws):
+def test_not_a_tarball_is_an_artifact_error(aws, iam):
     aws.s3.put_object(Bucket=BUCKET, Key="training-output/bad/model.tar.gz", Body=b"not a tarball")
-    with pytest.raises(ArtifactError, match="model.tar.gz is not a readable tar archive"):
+    with iam.roles.running_as(IS_COMPLETE), \
+            pytest.raises(ArtifactError, match="model.tar.gz is not a readable tar archive"):
         read_metadata(aws.s3, f"s3://{BUCKET}/training-output/bad/model.tar.gz")
 
 
@@ -310,7 +318,7 @@ def test_bad_properties_are_reported_by_name(aws):
 
 
 # ------------------------------------------------------------------------------ packaging
-def test_streaming_reader_stops_after_the_wanted_members(aws):
+def test_streaming_reader_stops_after_the_wanted_members(aws, iam):
     """metadata.json before a large weights file: the reader must not need the rest of the stream."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w:gz") as archive:
@@ -319,4 +327,5 @@ def test_streaming_reader_stops_after_the_wanted_members(aws):
             info.size = len(data)
             archive.addfile(info, io.BytesIO(data))
     aws.s3.put_object(Bucket=BUCKET, Key="training-output/s/model.tar.gz", Body=raw.getvalue())
-    assert read_metadata(aws.s3, f"s3://{BUCKET}/training-output/s/model.tar.gz")["validation"]["accuracy"] == 0.9
+    with iam.roles.running_as(IS_COMPLETE):
+        assert read_metadata(aws.s3, f"s3://{BUCKET}/training-output/s/model.tar.gz")["validation"]["accuracy"] == 0.9
