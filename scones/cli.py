@@ -20,6 +20,7 @@ COMMAND_MODULES: list[str] = [
     "scones.local.serve_cli",
     "scones.local.run_cli",
     "scones.cost.cli",
+    "scones.batch.cli",
 ]
 
 # command -> {option dest: the config knob it defaults to}

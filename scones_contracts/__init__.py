@@ -21,4 +21,5 @@ Module map (module -> contract):
     source_files    the one file walk and hash ("the code changed"), the training code set
     s3_uri          s3:// URI parsing and building
     labels          the labels layout: reviewer decisions as training examples (images + list fragments)
+    batch           batch reclassification: the request, the results layout, one result per object, the summary
 """

@@ -36,6 +36,10 @@ DRIFT_CONFIDENCE_PSI = "DriftConfidencePSI"
 DRIFT_CLASS_MIX_SHIFT = "DriftClassMixShift"
 DRIFT_DETECTED = "DriftDetected"
 
+# per batch-reclassification execution (the batch summary function)
+BATCH_OBJECTS = "BatchObjects"
+BATCH_OBJECTS_FAILED = "BatchObjectsFailed"
+
 _MAX_METRIC_NAME = 255  # CloudWatch's limit
 
 

@@ -2,7 +2,7 @@
 
 `SconesConfig` groups the knobs by concern (`config_groups`: decision, bucket layout, storage,
 endpoint, rollout, framework, training, images, functions, workflow, review, logs, monitoring,
-drift); each group validates itself. The context keys stay flat: `cdk.json` holds a
+drift; `config_batch`: batch); each group validates itself. The context keys stay flat: `cdk.json` holds a
 `"scones": {...}` block of flat keys that overrides the defaults, and `cdk synth -c key=value`
 (or `scones -c key=value ...`) overrides both; CLI values arrive as strings and are parsed to the
 field's type. A bad value fails synth with a message naming the key and what is allowed. The
@@ -25,6 +25,7 @@ from scones_contracts.env import ConfigurationError
 from .config_groups import (LOG_RETENTION_NAMES, BucketLayout, DecisionSettings, DriftSettings, EndpointSettings,
                             FrameworkSettings, FunctionSettings, ImageLimits, LogSettings, MonitoringSettings,
                             ReviewSettings, RolloutSettings, StorageSettings, TrainingSettings, WorkflowSettings, knob)
+from .config_batch import BatchSettings
 
 __all__ = ["CDK_JSON", "CONTEXT_KEY", "ConfigurationError", "LOG_RETENTION_NAMES", "SconesConfig", "config_keys",
            "load_config"]
@@ -52,6 +53,7 @@ class SconesConfig:
     logs: LogSettings = field(default_factory=LogSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     drift: DriftSettings = field(default_factory=DriftSettings)
+    batch: BatchSettings = field(default_factory=BatchSettings)
 
     def __post_init__(self) -> None:
         if not re.fullmatch(r"[a-z][a-z0-9-]{1,20}", self.project_name):

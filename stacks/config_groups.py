@@ -92,9 +92,19 @@ class BucketLayout(_Group):
     # baseline.json (or a model.tar.gz holding it) of the deployed model: the evaluation gate
     # publishes it here, the drift check reads it.
     baseline_key: str = knob("drift_baseline_key", "models/baseline.json")
+    # Photos to classify in bulk without dispatching drivers (a new city's fleet): objects here
+    # never start the upload workflow; the batch workflow reads them and the incoming prefix.
+    backlog_prefix: str = knob("backlog_prefix", "backlog/")
+    # Where each batch execution writes its per-object results and summary.
+    batch_results_prefix: str = knob("batch_results_prefix", "batch-results/")
 
     PREFIXES = ("incoming_prefix", "quarantine_prefix", "capture_prefix", "model_prefix", "training_data_prefix",
-                "training_output_prefix")
+                "training_output_prefix", "backlog_prefix", "batch_results_prefix")
+
+    @property
+    def batch_source_prefixes(self) -> tuple[str, ...]:
+        """What the batch workflow may read: past uploads and the backlog."""
+        return (self.incoming_prefix, self.backlog_prefix)
 
     def __post_init__(self) -> None:
         for name in self.PREFIXES:

@@ -1,5 +1,6 @@
 """The workflow stack: three Lambdas, the review queue, the routing bus, the delivery claims table,
-the state machine and the S3-upload trigger."""
+the state machine, the S3-upload trigger, and the batch-reclassification state machine over the same
+Lambdas (batch_workflow)."""
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack
@@ -17,6 +18,7 @@ from constructs import Construct
 from scones_contracts.classes import CLASS_NAMES
 from scones_contracts.images import IMAGE_FORMATS
 
+from .batch_workflow import BatchReclassification
 from .config import SconesConfig
 from .config_groups import UPLOAD_EVENT_MAX_AGE_HOURS
 from .functions import log_retention, product_function, service_name
@@ -98,6 +100,10 @@ class WorkflowStack(Stack):
 
         self.state_machine = self._create_state_machine()
         self.trigger_rule = self._create_trigger()
+        self.batch = BatchReclassification(
+            self, "BatchReclassification", config=config, bucket=bucket, serialize_fn=self.serialize_fn,
+            classify_fn=self.classify_fn, check_confidence_fn=self.check_confidence_fn,
+            routing_bus=self.routing_bus, make_function=self._create_function)
 
     # ------------------------------------------------------------------------------------------
     def _create_review_queue(self) -> sqs.Queue:

@@ -17,6 +17,7 @@ Contract
 """
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 from typing import Any
 
@@ -90,15 +91,27 @@ def other_workflows(inputs: CostInputs) -> list[dict[str, Any]]:
                 item = costliest(list(step.item_paths))
                 usage = path_usage(item, inventory, m, a)
                 lambda_cost = sum(i.monthly for i in lambda_items(usage, 1e6, inventory, m, p)[0])
-                transitions = item.transitions * 1e6 * per_transition if step.child_execution_type != "EXPRESS" else 0.0
+                express = step.child_execution_type == "EXPRESS"
+                children = express_child_price(item, m, p, a) if express else item.transitions * per_transition
                 row["distributed_map"] = {
                     "state": step.name, "child_execution_type": step.child_execution_type,
                     "transitions_per_item": item.transitions,
-                    "price_per_million_items": round(transitions + lambda_cost, 2),
-                    "basis": "child transitions (Standard) + the item's Lambda requests and compute; "
-                             "map-run overhead, S3 listing and result writing not included"}
+                    "price_per_million_items": round((children + lambda_cost / 1e6) * 1e6, 2),
+                    "basis": ("one Express request per item + its duration (the upload workflow's measured "
+                              f"execution time, rounded up to 100 ms, x {a.express_memory_mb} MB)" if express
+                              else "child transitions (Standard)") +
+                             " + the item's Lambda requests and compute; map-run overhead, S3 listing and "
+                             "result writing not included"}
         rows.append(row)
     return rows
+
+
+def express_child_price(item, m, p, a) -> float:
+    """One Express child execution taking path `item`: a request plus its duration in 64-MB chunks."""
+    measured = m.execution(item.outcome) or m.any_execution()
+    seconds = math.ceil(measured["duration_ms_mean"] / 100) / 10
+    gb_s = seconds * math.ceil(a.express_memory_mb / 64) * 64 / 1024
+    return p.get("stepfunctions.express_per_million_requests") / 1e6 + gb_s * p.get("stepfunctions.express_per_gb_second")
 
 
 def _with_machine_type(inventory: Inventory, machine_id: str, kind: str) -> Inventory:

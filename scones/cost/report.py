@@ -98,7 +98,10 @@ def as_text(doc: dict[str, Any]) -> str:
             text = f"  {row['state_machine']}: {row['transitions_per_run']} transitions per run ({_money(row['standard_price_per_run'])})"
             if "distributed_map" in row:
                 dm = row["distributed_map"]
-                text += (f"; Distributed Map {dm['state']!r}: {dm['transitions_per_item']} transitions per item, "
+                per_item = (f"{dm['transitions_per_item']} states per item in an Express child (billed per request "
+                            "and duration)" if dm["child_execution_type"] == "EXPRESS"
+                            else f"{dm['transitions_per_item']} transitions per item")
+                text += (f"; Distributed Map {dm['state']!r}: {per_item}, "
                          f"{_money(dm['price_per_million_items'])} per million items")
             lines.append(text)
     for item in doc["one_off"]:

@@ -2,12 +2,13 @@
 
 Created from the templates: the data bucket (with its EventBridge notification setting), the SQS
 queues, the event buses, the DynamoDB tables (keys, TTL), the Lambda functions (handler,
-environment, memory, timeout), the state machine (its synthesized definition, tokens resolved) and
-the upload rule (its event pattern and input transformer). moto's EventBridge cannot target Step
-Functions, so the rule's target is replaced by a local queue; `dispatch_uploads()` drains it,
-applies the rule's own input transformer and starts one execution per delivery under a fresh name,
-as the rule's target does in AWS. A redelivered event starts a second execution there as here; the
-state machine's first step (the delivery claim) ends it as `duplicate`.
+environment, memory, timeout), the state machines (the upload workflow and the batch
+reclassification: their synthesized definitions, tokens resolved) and the upload rule (its event
+pattern and input transformer). moto's EventBridge cannot target Step Functions, so the rule's
+target is replaced by a local queue; `dispatch_uploads()` drains it, applies the rule's own input
+transformer and starts one execution per delivery under a fresh name, as the rule's target does in
+AWS. A redelivered event starts a second execution there as here; the state machine's first step
+(the delivery claim) ends it as `duplicate`.
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from typing import Any
 
 import boto3
 
+from scones_contracts.batch import BATCH_MACHINE_SUFFIX
 from scones_contracts.events import ROUTING_EVENT_SOURCE
 
 from .cfn import Resolver
@@ -33,7 +35,8 @@ LOCAL_TRIGGER_QUEUE = "local-upload-rule-target"
 @dataclass
 class Deployed:
     bucket: str = ""
-    state_machine_arn: str = ""
+    state_machine_arn: str = ""  # the upload workflow's
+    batch_state_machine_arn: str = ""
     review_queue_url: str = ""
     routing_bus: str = ""
     routing_capture_queue_url: str = ""
@@ -174,7 +177,10 @@ class LocalAws:
                 type=props.get("StateMachineType", "STANDARD"),
             )["stateMachineArn"]
             self.resolver.register(logical_id, arn, Name=name, Arn=arn)
-            self.deployed.state_machine_arn = arn
+            if name == self.assembly.config.resource_name(BATCH_MACHINE_SUFFIX):
+                self.deployed.batch_state_machine_arn = arn
+            else:
+                self.deployed.state_machine_arn = arn
 
     def _create_upload_rule(self) -> None:
         """The upload rule with its synthesized pattern; its Step Functions target becomes a local queue."""

@@ -21,10 +21,25 @@
    CopyObject as PutObject) and its Step Functions interpreter calls every integration with fixed
    keys, not as the state machine's role. `scones.local.iam_enforcement` checks every call against
    the synthesized roles instead (the tests turn it on).
+6. Distributed Map (`moto_distributed_map`, which says how each was checked against AWS's docs):
+   the S3 ItemReader lists every page and hands AWS's item shape (`Etag`, `Key`, `LastModified`
+   in epoch seconds, `Size`, `StorageClass`; an empty prefix is zero items, not a crash); the
+   ResultWriter writes AWS's SUCCEEDED/FAILED/PENDING files and manifest (moto writes an empty
+   manifest and keeps nothing of a failed item); a map run whose failures exceed
+   ToleratedFailurePercentage/Count fails with `States.ExceedToleratedFailureThreshold` after
+   writing its results (moto ignores the threshold); moto's grammar refuses EXPRESS children and
+   a whole-number tolerated percentage, which AWS accepts.
+7. JSONPath: a definite path (fields and literal indices only, e.g. `$.Entries[0].EventId`, as the
+   routing step's ResultSelector reads PutEvents' answer) selects one node, and AWS passes that
+   node on; moto wraps it in a one-element list whenever the path goes through an index (its fix
+   for filter queries, getmoto/moto#7825, catches this case too), so `event_id` became
+   `["..."]`. `definite_paths_as_in_aws()` returns the node itself for definite paths; filters,
+   wildcards and slices keep moto's (and AWS's) list.
 """
 from __future__ import annotations
 
 import contextlib
+import re
 from typing import Iterator
 from unittest import mock
 from urllib.parse import unquote
@@ -34,6 +49,7 @@ import jsonata
 from botocore.utils import percent_encode
 
 from .lambda_hook import route_lambda_invocations
+from .moto_distributed_map import distributed_map_as_in_aws
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -91,11 +107,39 @@ def jsonata_in_python() -> Iterator[None]:
         yield
 
 
+_INDEFINITE = re.compile(r"\[\s*[?*]|\[[^\]]*:|\.\.|\.\*")
+
+
+def is_definite(path: str) -> bool:
+    """A JSONPath of fields and literal indices only (no filter, wildcard, slice or descent)."""
+    return not _INDEFINITE.search(path)
+
+
+@contextlib.contextmanager
+def definite_paths_as_in_aws() -> Iterator[None]:
+    from jsonpath_ng.ext import parse
+    from moto.stepfunctions.parser.asl.component.common.string import string_expression
+    from moto.stepfunctions.parser.asl.component.intrinsic.argument import argument
+
+    original = string_expression.extract_json
+
+    def extract_json(path: str, data):
+        if is_definite(path):
+            matches = parse(path).find(data)
+            if len(matches) == 1:
+                return matches[0].value
+        return original(path, data)
+
+    with mock.patch.object(string_expression, "extract_json", extract_json), \
+            mock.patch.object(argument, "extract_json", extract_json):
+        yield
+
+
 @contextlib.contextmanager
 def local_cloud(on_invoke=None) -> Iterator[None]:
     """moto with the Step Functions interpreter on, real Lambda handlers, and the shims above."""
     from moto import mock_aws
 
     with mock_aws(config=MOTO_CONFIG), route_lambda_invocations(on_invoke), sdk_copy_source_as_in_aws(), \
-            s3_key_length_as_in_aws(), jsonata_in_python():
+            s3_key_length_as_in_aws(), jsonata_in_python(), distributed_map_as_in_aws(), definite_paths_as_in_aws():
         yield

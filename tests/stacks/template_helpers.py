@@ -32,10 +32,17 @@ def flatten_join(value: Any) -> str:
     return json.dumps(value)
 
 
-def state_machine_definition(template: dict[str, Any]) -> dict[str, Any]:
-    machines = [r for r in template["Resources"].values() if r["Type"] == "AWS::StepFunctions::StateMachine"]
-    assert len(machines) == 1
-    return json.loads(flatten_join(machines[0]["Properties"]["DefinitionString"]))
+def state_machine(template: dict[str, Any], name_suffix: str = "image-routing") -> tuple[str, dict[str, Any]]:
+    """(logical id, resource) of the state machine named `<project>-<name_suffix>`: the upload workflow
+    by default (the workflow stack also holds the batch machine, `scones_contracts.batch.BATCH_MACHINE_SUFFIX`)."""
+    machines = [(k, r) for k, r in template["Resources"].items() if r["Type"] == "AWS::StepFunctions::StateMachine"
+                and str(r["Properties"].get("StateMachineName", "")).endswith(f"-{name_suffix}")]
+    assert len(machines) == 1, [k for k, _ in machines]
+    return machines[0]
+
+
+def state_machine_definition(template: dict[str, Any], name_suffix: str = "image-routing") -> dict[str, Any]:
+    return json.loads(flatten_join(state_machine(template, name_suffix)[1]["Properties"]["DefinitionString"]))
 
 
 def iam_statements(template: dict[str, Any]):

@@ -11,6 +11,7 @@ from aws_cdk.assertions import Match
 
 from scones_contracts.endpoint import VARIANT_NAME
 from tests.conftest import ROOT
+from tests.stacks.template_helpers import state_machine
 from tests.stacks.monitoring_support import (FIVE_MINUTES, alarms, config, dims, drift_fn, evaluate,  # noqa: F401
                                              expression, imported, logical_id, metric_stats, raw, service_of, template,
                                              topic_id, workflow, workflow_function)
@@ -80,7 +81,7 @@ def test_state_machine_alarms(alarms, workflow, config, suffix, metric):
     assert (props["ComparisonOperator"], props["Threshold"], props["EvaluationPeriods"], props["DatapointsToAlarm"]) == \
         ("GreaterThanOrEqualToThreshold", 1, 1, 1)
     assert props["TreatMissingData"] == "notBreaching"
-    machine = logical_id(workflow, "AWS::StepFunctions::StateMachine")
+    machine = state_machine(workflow)[0]
     assert imported(workflow, dims(props)["StateMachineArn"]) == {"Ref": machine}
 
 

@@ -7,6 +7,7 @@ import re
 import pytest
 
 from scones_contracts.endpoint import VARIANT_NAME
+from tests.stacks.template_helpers import state_machine
 from tests.stacks.monitoring_support import (config, drift_fn, logical_id, raw, render, service_of,  # noqa: F401
                                              workflow, workflow_function)
 
@@ -53,7 +54,7 @@ def test_dashboard_covers_the_workflow(dashboard_metrics, workflow, drift_fn):
     assert functions == {f"<Ref:{workflow_function(workflow, p)}>" for p in ("serialize", "classify", "check_confidence")} | \
         {f"<Ref:{drift_fn}>"}
     machines = {d.get("StateMachineArn") for ns, name, d in metrics if ns == "AWS/States"}
-    assert machines == {f"<Ref:{logical_id(workflow, 'AWS::StepFunctions::StateMachine')}>"}
+    assert machines == {f"<Ref:{state_machine(workflow)[0]}>"}
     queues = {d.get("QueueName") for ns, name, d in metrics if ns == "AWS/SQS"}
     assert queues == {f"<GetAtt:{k}.QueueName>" for k, r in workflow["Resources"].items() if r["Type"] == "AWS::SQS::Queue"}
 

@@ -17,12 +17,12 @@ def template(assembly):
     return cdk_template(assembly, "Workflow")
 
 
-def test_three_functions_arm64_python312_traced_with_own_roles(template, raw):
+def test_workflow_functions_arm64_python312_traced_with_own_roles(template, raw):
     functions = {k: r for k, r in raw["Resources"].items()
                  if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"].endswith(".handler.handler")}
     assert sorted(r["Properties"]["Handler"] for r in functions.values()) == [
-        "lambdas.check_confidence.handler.handler", "lambdas.classify.handler.handler",
-        "lambdas.serialize.handler.handler"]
+        "lambdas.batch_summary.handler.handler", "lambdas.check_confidence.handler.handler",
+        "lambdas.classify.handler.handler", "lambdas.serialize.handler.handler"]
     roles = set()
     for resource in functions.values():
         props = resource["Properties"]
@@ -32,7 +32,7 @@ def test_three_functions_arm64_python312_traced_with_own_roles(template, raw):
         assert "LoggingConfig" in props and "LogGroup" in props["LoggingConfig"]
         assert any("AWSLambdaPowertoolsPythonV3-python312-arm64" in json.dumps(layer) for layer in props["Layers"])
         roles.add(json.dumps(props["Role"]))
-    assert len(roles) == 3, "each function has its own role"
+    assert len(roles) == len(functions), "each function has its own role"
 
 
 def test_functions_roles_have_no_managed_policies(raw):
@@ -43,5 +43,5 @@ def test_functions_roles_have_no_managed_policies(raw):
 
 def test_log_groups_have_retention(template):
     groups = template.find_resources("AWS::Logs::LogGroup")
-    assert len(groups) == 4
+    assert len(groups) == 6  # four functions, the upload workflow, the batch workflow
     assert all(g["Properties"]["RetentionInDays"] == 30 for g in groups.values())

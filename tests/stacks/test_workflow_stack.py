@@ -45,13 +45,16 @@ def test_no_star_resource_where_an_arn_exists(raw):
             assert set(actions) <= STAR_ONLY_ACTIONS, f"{logical_id} grants {actions} on '*'"
 
 
-def test_serialize_reads_only_incoming(raw):
+def test_serialize_reads_only_incoming_and_backlog(raw):
+    """Uploads (the upload workflow) and the backlog (the batch workflow); nothing else of the bucket."""
     statements = [s for lid, s in iam_statements(raw) if lid.startswith("SerializeImageRole")]
     s3 = [s for s in statements if "s3:" in json.dumps(s["Action"])]
-    assert {json.dumps(s["Action"]) for s in s3} == {json.dumps(["s3:GetObject", "s3:GetObjectVersion"]),
-                                                     json.dumps("s3:ListBucket")}
-    get = next(s for s in s3 if s["Action"] != "s3:ListBucket")
-    assert flatten_join(get["Resource"]).endswith("-<Ref:AWS::Region>/incoming/*")
+    gets = [s for s in s3 if s["Action"] != "s3:ListBucket"]
+    assert {json.dumps(s["Action"]) for s in gets} == {json.dumps(["s3:GetObject", "s3:GetObjectVersion"])}
+    resources = [r for s in gets for r in (s["Resource"] if isinstance(s["Resource"], list) else [s["Resource"]])]
+    assert sorted(flatten_join(r).rsplit("-<Ref:AWS::Region>", 1)[1] for r in resources) == ["/backlog/*", "/incoming/*"]
+    listings = [s for s in s3 if s["Action"] == "s3:ListBucket"]
+    assert sorted(p for s in listings for p in s["Condition"]["StringLike"]["s3:prefix"]) == ["backlog/*", "incoming/*"]
 
 
 def test_the_delivery_claims_table_is_on_demand_encrypted_recoverable_and_expiring(template):
@@ -77,6 +80,7 @@ def test_the_state_machine_may_only_put_claims(raw):
 
 def test_state_machine_standard_logged_and_traced(template):
     template.has_resource_properties("AWS::StepFunctions::StateMachine", {
+        "StateMachineName": "scones-image-routing",
         "StateMachineType": "STANDARD",
         "TracingConfiguration": {"Enabled": True},
         "LoggingConfiguration": {"Level": "ALL", "IncludeExecutionData": True, "Destinations": Match.any_value()},
