@@ -299,17 +299,14 @@ class BatchDefinitionBuilder:
                 "Key.$": "$.image.quarantine_key",
                 "MetadataDirective": "REPLACE",
                 "Metadata": {"quarantine-reason-code.$": "$.image.reason_code"},
+                # As the upload workflow: the evidence carries no uploader tags (and needs no tag grants).
+                "TaggingDirective": "REPLACE",
             },
             iam_action="s3:PutObject",
             iam_resources=[bucket.arn_for_objects(f"{layout.quarantine_prefix}*")],
-            additional_iam_statements=[
-                iam.PolicyStatement(actions=["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectTagging",
-                                             "s3:GetObjectVersionTagging"],
-                                    resources=[bucket.arn_for_objects(f"{p}*") for p in layout.batch_source_prefixes]),
-                # CopyObject copies the source's tags by default, which needs this on the destination.
-                iam.PolicyStatement(actions=["s3:PutObjectTagging"],
-                                    resources=[bucket.arn_for_objects(f"{layout.quarantine_prefix}*")]),
-            ],
+            additional_iam_statements=[iam.PolicyStatement(
+                actions=["s3:GetObject", "s3:GetObjectVersion"],
+                resources=[bucket.arn_for_objects(f"{p}*") for p in layout.batch_source_prefixes])],
             result_selector={"etag.$": "$.CopyObjectResult.ETag"},
             result_path="$.quarantine_copy",
         )

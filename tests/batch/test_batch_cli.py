@@ -48,7 +48,7 @@ def on_aws(assembly, uri: str, publish: bool = False, as_json: bool = True) -> t
 def test_against_aws_it_starts_the_deployed_machine_waits_and_prints_the_summary(aws, assembly):
     for i in range(6):
         put(aws, f"incoming/2026-11/driver {i}.png", png(CONFIDENT if i % 3 else UNSURE))
-    put(aws, "incoming/2026-11/notes.png", b"not a photo")
+    put(aws, "incoming/2026-11/notes.png", b"Driver notes: not a photo of a vehicle, just text.\n" * 3)
     code, printed = on_aws(assembly, f"s3://{aws.deployed.bucket}/incoming/2026-11/")
     assert code == 0
     summary = json.loads(printed)
@@ -115,7 +115,7 @@ def odd_folder(target: Path) -> dict[str, str]:
         (target / relative).parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(SAMPLE / "train" / name.strip(), target / relative)
         expected[relative] = "classified"
-    (target / "notes.png").write_text("driver notes, not a photo")
+    (target / "notes.png").write_text("Driver notes for the day: picked up at 9, dropped at 11, no photo today.\n" * 3)
     expected["notes.png"] = "quarantined"
     (target / "empty.jpg").write_bytes(b"")
     expected["empty.jpg"] = "quarantined"

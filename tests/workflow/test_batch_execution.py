@@ -10,6 +10,7 @@ import pytest
 from lambdas.batch_summary.results import find_manifest, read_results
 from lambdas.shared import aws_clients
 from scones.local.aws import LocalAws
+from scones.local.iam_enforcement import enforce_iam
 from scones.local.moto_shims import local_cloud
 from scones_contracts.events import ROUTING_EVENT_FIELDS
 from tests.workflow.batch_support import CONFIDENT, REFUSED, UNSURE, ColourEndpoint, drain, png, put, run_batch
@@ -17,13 +18,19 @@ from tests.workflow.batch_support import CONFIDENT, REFUSED, UNSURE, ColourEndpo
 
 @pytest.fixture
 def aws(assembly):
+    """The stacks in moto, the endpoint answering by colour, and IAM enforced: every call the batch
+    machine and the functions make is checked against their synthesized roles; none may be denied."""
     with local_cloud():
         local = LocalAws(assembly)
         local.deploy()
         endpoint = ColourEndpoint()
         aws_clients.install("sagemaker-runtime", endpoint.client)
         local.endpoint = endpoint
-        yield local
+        with enforce_iam(assembly, local.resolver) as enforcement:
+            local.iam = enforcement
+            yield local
+        assert not enforcement.denials, "denied by the synthesized policies:\n" + "\n".join(
+            d.describe() for d in enforcement.denials)
     aws_clients.reset_clients()
 
 
@@ -47,7 +54,7 @@ MIXED = {
     "backlog/fleet/a+b%20c.png": png(CONFIDENT),
     "backlog/fleet/unsure 1.png": png(UNSURE),
     "backlog/fleet/deep/er/unsure 2.png": png(UNSURE),
-    "backlog/fleet/notes.png": b"driver notes, not a photo",
+    "backlog/fleet/notes.png": b"Driver notes for the day: picked up at 9, dropped at 11, no photo today.\n" * 3,
     "backlog/fleet/truncated.png": png(CONFIDENT)[:40],
     "backlog/fleet/empty folder/": b"",  # a folder marker, as the S3 console creates them
 }

@@ -1,4 +1,5 @@
-"""batch_summary: the real handler against moto S3, over result files in the ResultWriter's layout."""
+"""batch_summary: the real handler against moto S3, over result files in the ResultWriter's layout,
+with IAM enforced against its synthesized role (tests/lambdas/conftest.py)."""
 from __future__ import annotations
 
 import json
@@ -10,9 +11,9 @@ from lambdas.batch_summary import handler as summary_handler
 from lambdas.batch_summary import results as results_module
 from lambdas.batch_summary.results import ResultsError
 from lambdas.shared import aws_clients
-from tests.lambdas.lambda_helpers import emf_metric_names
+from tests.lambdas.lambda_helpers import DATA_BUCKET, emf_metric_names
 
-BUCKET = "scones-data-test"
+BUCKET = DATA_BUCKET
 FOLDER = "batch-results/batch-1/"
 
 
@@ -112,3 +113,17 @@ def test_a_missing_or_foreign_result_file_is_an_error_not_a_short_count(s3, lamb
     s3.put_object(Bucket=BUCKET, Key=f"{FOLDER}run-1/SUCCEEDED_0.json", Body=b"not json")
     with pytest.raises(ResultsError, match="not a ResultWriter file"):
         summary_handler.handler(event(manifest=manifest), lambda_context)
+
+
+def test_its_role_reads_nothing_but_the_results(s3, lambda_context, iam):
+    """Negative control: a manifest that lists an object outside the results prefix is refused by
+    the function's own role, not read."""
+    s3.put_object(Bucket=BUCKET, Key="incoming/driver/photo.json", Body=b"[]")
+    manifest = f"{FOLDER}run-1/manifest.json"
+    s3.put_object(Bucket=BUCKET, Key=manifest, Body=json.dumps({"ResultFiles": {
+        "SUCCEEDED": [{"Key": "incoming/driver/photo.json", "Size": 2}], "FAILED": [], "PENDING": []}}))
+    with pytest.raises(Exception, match="AccessDenied"):
+        summary_handler.handler(event(manifest=manifest), lambda_context)
+    denied, = iam.take_denials()
+    assert [(r.action, r.resource.rsplit(":::", 1)[1]) for r in denied.denied] == \
+        [("s3:GetObject", f"{BUCKET}/incoming/driver/photo.json")]
