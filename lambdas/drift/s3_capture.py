@@ -1,15 +1,18 @@
 """Read data-capture objects from S3 (the caller passes a boto3 S3 client; nothing is imported here).
 
 The capture keys' `YYYY/MM/DD/HH` folder (`scones_contracts.capture`) is the hour the records in
-the file were captured, so a time window is selected from the listing alone, without reading every
-object. Keys without such a folder fall back to their `LastModified`.
+the file were captured. For a time window only those hour folders are listed
+(`<prefix><variant>/YYYY/MM/DD/HH/`, the variants found with one delimited listing), never the
+whole prefix: the capture is kept for a year at up to 100 % sampling, and the scheduled check
+reads one day of it every hour. Without a window (`scones capture-report`) the whole prefix is
+listed, and keys outside the hour-folder layout fall back to their `LastModified`.
 """
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from typing import Any, Iterable
 
-from scones_contracts.capture import CAPTURE_SUFFIX, hour_of_key
+from scones_contracts.capture import CAPTURE_SUFFIX, hour_folder, hour_of_key
 
 from .capture import DEFAULT_SUM_TOLERANCE, BadRecord, ParseResult, parse_lines
 
@@ -35,16 +38,41 @@ def object_in_window(obj: dict[str, Any], start: datetime | None, end: datetime 
 
 def list_capture_objects(s3: Any, bucket: str, prefix: str, start: datetime | None = None,
                          end: datetime | None = None, suffixes: Iterable[str] = (CAPTURE_SUFFIX,)) -> list[dict[str, Any]]:
-    """Capture objects under ``prefix`` (sorted by key) that may hold records in the window."""
+    """Capture objects under ``prefix`` (sorted by key) that may hold records in the window.
+
+    With both ``start`` and ``end``, only the hour folders overlapping the window are listed.
+    """
     suffixes = tuple(suffixes)
-    selected = []
     paginator = s3.get_paginator("list_objects_v2")
-    for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
-        for obj in page.get("Contents", []):
-            if obj["Key"].endswith(suffixes) and object_in_window(obj, start, end):
-                selected.append(obj)
+    if start is None or end is None:
+        prefixes = [prefix]
+    else:
+        variants = [common["Prefix"] for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/")
+                    for common in page.get("CommonPrefixes", [])]
+        prefixes = [f"{variant}{hour_folder(hour)}/" for variant in variants for hour in window_hours(start, end)]
+    selected = []
+    for listed in prefixes:
+        for page in paginator.paginate(Bucket=bucket, Prefix=listed):
+            for obj in page.get("Contents", []):
+                if obj["Key"].endswith(suffixes) and object_in_window(obj, start, end):
+                    selected.append(obj)
     selected.sort(key=lambda o: o["Key"])
     return selected
+
+
+def window_hours(start: datetime, end: datetime) -> list[datetime]:
+    """The start of every hour that overlaps ``[start, end]``."""
+    hour = _utc(start).replace(minute=0, second=0, microsecond=0)
+    last = _utc(end)
+    hours = []
+    while hour <= last:
+        hours.append(hour)
+        hour += timedelta(hours=1)
+    return hours
+
+
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
 def read_s3_bytes(s3: Any, bucket: str, key: str) -> bytes:

@@ -10,6 +10,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from .serve_cli import _bounded
+
 # The runtime (and through it the CDK, which starts a Node process) is imported only by the
 # commands that need it, so `scones --help`, `scones serve` and `scones train` stay quick.
 
@@ -96,6 +98,16 @@ def _say(text: str) -> None:
     print(text, file=CONSOLE, flush=True)
 
 
+def _note(text: str) -> None:
+    """Progress and notices: stderr, so stdout stays one line per file."""
+    print(f"scones run: {text}", file=sys.stderr, flush=True)
+
+
+def _one_line(text: str) -> str:
+    """A key or reason on one console line: control characters (a newline in a file name) escaped."""
+    return "".join(ch if ch.isprintable() else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def _print_outcome(outcome, as_json: bool) -> None:
     if as_json:
         _say(outcome.json_line())
@@ -104,17 +116,21 @@ def _print_outcome(outcome, as_json: bool) -> None:
         "routed": f"{outcome.label} {outcome.confidence:.3f}" if outcome.confidence is not None else "",
         "review": f"{outcome.label} {outcome.confidence:.3f} (below threshold)" if outcome.confidence is not None else "",
     }.get(outcome.outcome, outcome.reason or "")
-    _say(f"{outcome.outcome:<12} {outcome.latency_ms:>8.0f} ms  {outcome.key}  {detail}")
+    latency = f"{outcome.latency_ms:>8.0f} ms" if outcome.latency_ms is not None else f"{'-':>8}   "
+    _say(f"{outcome.outcome:<12} {latency}  {_one_line(outcome.key)}  {_one_line(detail)}")
 
 
 def run_workflow(images: Path, model: Path, workdir: Path, context: dict, concurrency: int,
-                 inject_errors: float, as_json: bool, duplicate_deliveries: bool = False) -> tuple[list, dict]:
+                 inject_errors: float, as_json: bool, duplicate_deliveries: bool = False,
+                 image_timeout: float | None = None, progress_every: float = 10.0) -> tuple[list, dict]:
     """Every file under `images` through the local workflow synthesized with the config overrides `context`.
 
     The summary counts, besides the files' outcomes, the executions refused as duplicate deliveries
     (`duplicates`) and the routing events published on the bus (`routing_events`): one per routed
-    image, however often its upload event was delivered."""
-    from .runtime import LocalWorkflow, list_images, summarize
+    image, however often its upload event was delivered. Each image has `image_timeout` seconds
+    from its upload (default: the state machine's timeout plus a grace); a run longer than
+    `progress_every` seconds reports its progress on stderr."""
+    from .runtime import LocalWorkflow, display_path, list_images, summarize, upload_key
 
     files = list_images(images)
     if not files:
@@ -122,9 +138,17 @@ def run_workflow(images: Path, model: Path, workdir: Path, context: dict, concur
     outcomes = []
     with LambdaLogsToFile(workdir / "lambda-logs.jsonl"), \
             LocalWorkflow(model, workdir, context=context, inject_errors=inject_errors) as workflow:
+        prefix = workflow.config.bucket.incoming_prefix
+        for path in files:
+            key = upload_key(prefix, images, path)
+            if key != prefix + display_path(path.relative_to(images)):
+                _note(f"'{display_path(path.relative_to(images))}': the name is not valid UTF-8; uploaded as "
+                      f"'{key}' (each byte that is not UTF-8, and each '%', written %XX)")
         started = time.perf_counter()
-        for outcome in workflow.run(files, images, concurrency=concurrency,
-                                    duplicate_deliveries=duplicate_deliveries):
+        for outcome in workflow.run(files, images, concurrency=concurrency, image_timeout_s=image_timeout,
+                                    duplicate_deliveries=duplicate_deliveries,
+                                    on_progress=lambda progress: _note(progress.line()),
+                                    progress_every_s=progress_every):
             outcomes.append(outcome)
             _print_outcome(outcome, as_json)
         summary = summarize(outcomes, time.perf_counter() - started)
@@ -151,7 +175,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                          log=lambda m: print(m, file=sys.stderr))
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="scones-run-"))
     _, summary = run_workflow(images, model, workdir, workflow_context(args), args.concurrency, args.inject_errors,
-                              args.json, duplicate_deliveries=args.duplicate_deliveries)
+                              args.json, duplicate_deliveries=args.duplicate_deliveries,
+                              image_timeout=args.image_timeout, progress_every=args.progress_every)
     print(json.dumps(summary) if args.json else _summary_text(summary), flush=True)
     return 0
 
@@ -245,6 +270,11 @@ def cmd_bench_workflow(args: argparse.Namespace) -> int:
     return 0
 
 
+# One bounded-number argument type for every command (serve_cli's).
+_image_timeout = _bounded(float, 0.001, 86400.0, "a number of seconds")
+_progress_every = _bounded(float, 0.0, 3600.0, "a number of seconds")
+
+
 def register(subparsers) -> None:
     bench = subparsers.add_parser("bench-workflow", help="benchmark the local workflow end to end")
     bench.add_argument("--model")
@@ -260,6 +290,11 @@ def register(subparsers) -> None:
     run.add_argument("--inject-errors", type=float, default=0.0, help="share of endpoint calls that fail (0..1)")
     run.add_argument("--duplicate-deliveries", action="store_true",
                      help="deliver every upload event twice, each starting its own execution, as EventBridge may")
+    run.add_argument("--image-timeout", type=_image_timeout, metavar="SECONDS",
+                     help="time each image has from its upload to an outcome, else it is reported failed "
+                          "(default: the state machine's execution timeout + 60 s); the run itself has no limit")
+    run.add_argument("--progress-every", type=_progress_every, default=10.0, metavar="SECONDS",
+                     help="report progress on stderr this often in a longer run (0: never; default %(default)s)")
     run.add_argument("--workdir", help="where to keep synthesized templates and captures")
     run.add_argument("--json", action="store_true", help="one JSON line per file, then a summary line")
     run.set_defaults(func=cmd_run)

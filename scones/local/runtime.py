@@ -25,6 +25,9 @@ from .aws import LocalAws
 from .cloud_assembly import synthesize
 from .moto_shims import local_cloud
 
+# An image's deadline is the state machine's execution timeout plus this, for the upload event's delivery.
+START_GRACE_S = 60
+MAX_KEY_BYTES = 1024  # S3's limit on an object key
 TASK_STEPS = {"Serialize image": "serialize", "Classify vehicle": "classify", "Check confidence": "check_confidence"}
 
 
@@ -42,9 +45,30 @@ class Outcome:
     steps_ms: dict[str, float] = field(default_factory=dict)  # serialize / classify / check_confidence / orchestration
 
     def json_line(self) -> str:
+        """ASCII-only JSON (non-ASCII as \\u escapes): valid whatever the console's encoding."""
         data = asdict(self)
-        return json.dumps({k: data[k] for k in ("key", "outcome", "label", "confidence", "reason", "latency_ms")},
-                          ensure_ascii=False)
+        return json.dumps({k: data[k] for k in ("key", "outcome", "label", "confidence", "reason", "latency_ms")})
+
+
+@dataclass(frozen=True)
+class Progress:
+    """Where a long run stands (passed to `run`'s `on_progress` every `progress_every_s`)."""
+
+    files: int
+    done: int
+    counts: dict[str, int]
+    in_flight: int
+    elapsed_s: float
+
+    def line(self) -> str:
+        rate = self.done / self.elapsed_s if self.elapsed_s > 0 else 0.0
+        left = ""
+        if rate > 0 and self.done < self.files:
+            seconds = (self.files - self.done) / rate
+            left = f", about {seconds / 60:.0f} min left" if seconds >= 90 else f", about {seconds:.0f} s left"
+        counts = ", ".join(f"{n} {name}" for name, n in self.counts.items() if n)
+        return (f"{self.done}/{self.files} files done ({counts or 'none yet'}), {self.in_flight} in flight, "
+                f"{rate:.1f} files/s{left}")
 
 
 def list_images(images_dir: Path) -> list[Path]:
@@ -52,8 +76,25 @@ def list_images(images_dir: Path) -> list[Path]:
     return sorted(p for p in Path(images_dir).rglob("*") if p.is_file())
 
 
+def display_path(path: Path | str) -> str:
+    """A file name as text that is always valid: bytes that are not UTF-8 (possible on Linux) as \\xNN."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def upload_key(prefix: str, root: Path, path: Path) -> str:
-    return prefix + path.relative_to(root).as_posix()
+    """The S3 key of a local file: its path under `root`, after `prefix`.
+
+    S3 keys are UTF-8. A name that is not (its undecodable bytes arrive as surrogate escapes) gets
+    each such byte, and each '%', written as %XX, so the key is valid and still says exactly which
+    bytes the name held (`caf\\xe9.png` -> `caf%E9.png`). Valid names are used as they are.
+    """
+    relative = path.relative_to(root).as_posix()
+    try:
+        relative.encode("utf-8")
+        return prefix + relative
+    except UnicodeEncodeError:
+        return prefix + "".join(f"%{ord(ch) - 0xDC00:02X}" if 0xDC80 <= ord(ch) <= 0xDCFF else
+                                "%25" if ch == "%" else ch for ch in relative)
 
 
 class LocalWorkflow:
@@ -114,18 +155,24 @@ class LocalWorkflow:
                 self.server.stop()
 
     # -- running --------------------------------------------------------------------------------
-    def run(self, files: list[Path], root: Path, concurrency: int = 8, timeout_s: float = 900,
-            duplicate_deliveries: bool = False) -> Iterator[Outcome]:
+    def run(self, files: list[Path], root: Path, concurrency: int = 8, image_timeout_s: float | None = None,
+            duplicate_deliveries: bool = False, on_progress: Callable[[Progress], None] | None = None,
+            progress_every_s: float = 10.0) -> Iterator[Outcome]:
         """Upload `files` (relative to `root`) under the incoming prefix; yield outcomes as they finish.
 
         `concurrency` images are in flight at once, like that many drivers each uploading a photo
-        and waiting for its routing; latency is measured from the upload to the outcome.
-        `duplicate_deliveries`: deliver every upload event twice, each under its own execution.
+        and waiting for its routing; latency is measured from the upload to the outcome. Each image
+        has `image_timeout_s` from its upload to reach an outcome (default: the state machine's own
+        execution timeout plus `START_GRACE_S`); the run as a whole has no time limit, so every file
+        is uploaded however many there are. `duplicate_deliveries`: deliver every upload event
+        twice, each under its own execution. `on_progress(Progress)` is called every
+        `progress_every_s` seconds (not at all in a shorter run).
         """
         aws = self.aws
         assert aws is not None, "use LocalWorkflow as a context manager"
-        prefix = self.config.bucket.incoming_prefix
-        keys = {upload_key(prefix, root, path): path for path in files}
+        if image_timeout_s is None:
+            image_timeout_s = self.config.workflow.execution_timeout_minutes * 60 + START_GRACE_S
+        keys, refused = self._keys(files, root)
         uploaded_at: dict[str, float] = {}
         upload_failures: "queue.Queue[Outcome]" = queue.Queue()
         slots = threading.Semaphore(max(1, concurrency))
@@ -142,7 +189,7 @@ class LocalWorkflow:
                     aws.s3.put_object(Bucket=aws.deployed.bucket, Key=key, Body=body)
                 except Exception as exc:  # unreadable file or refused upload: say so, keep going
                     upload_failures.put(Outcome(key=key, outcome="failed", reason=f"upload failed: {exc}",
-                                                source=str(path)))
+                                                source=display_path(path)))
 
         uploader = threading.Thread(target=upload_all, name="scones-uploader", daemon=True)
         uploader.start()
@@ -150,22 +197,34 @@ class LocalWorkflow:
         running: dict[str, int] = {}  # key -> its executions not yet ended
         decided: dict[str, Outcome] = {}  # key -> the outcome of the execution that claimed it
         done: set[str] = set()
-        deadline = time.monotonic() + timeout_s
+        counts = {name: 0 for name in OUTCOMES}
+        started = next_progress = time.perf_counter()
+        next_progress += progress_every_s
+
+        def finish(outcome: Outcome) -> Outcome:
+            done.add(outcome.key)
+            counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
+            return outcome
+
         try:
-            while len(done) < len(keys):
+            for outcome in refused:
+                yield finish(outcome)
+            while len(done) < len(keys) + len(refused):
                 while not upload_failures.empty():
-                    outcome = upload_failures.get()
-                    done.add(outcome.key)
-                    slots.release()
-                    yield outcome
+                    failure = upload_failures.get()
+                    if failure.key not in done:  # not already past its deadline
+                        slots.release()
+                        yield finish(failure)
                 for execution_input, arn in aws.dispatch_uploads(deliveries=2 if duplicate_deliveries else 1):
                     if execution_input["key"] in keys and execution_input["key"] not in done:
                         pending[arn] = execution_input["key"]
                         running[execution_input["key"]] = running.get(execution_input["key"], 0) + 1
-                timed_out = time.monotonic() > deadline
                 for arn, key in list(pending.items()):
+                    if key in done:  # past its deadline already: its executions no longer count
+                        pending.pop(arn)
+                        continue
                     description = aws.sfn.describe_execution(executionArn=arn)
-                    if description["status"] == "RUNNING" and not timed_out:
+                    if description["status"] == "RUNNING":
                         continue
                     pending.pop(arn)
                     running[key] -= 1
@@ -175,20 +234,49 @@ class LocalWorkflow:
                     else:
                         decided.setdefault(key, outcome)
                     if running[key] == 0:  # every delivery of this upload has ended: one line for it
-                        done.add(key)
                         slots.release()
-                        yield decided.get(key) or Outcome(
-                            key=key, outcome="failed", source=str(keys[key]), latency_ms=outcome.latency_ms,
-                            reason="every execution for this upload was refused as a duplicate delivery")
-                if timed_out:
-                    for key in set(keys) - done:  # never reached the workflow: say so, don't drop it
-                        done.add(key)
-                        yield Outcome(key=key, outcome="failed", source=str(keys[key]),
-                                      reason=f"no outcome within {timeout_s:.0f} s")
+                        yield finish(decided.get(key) or Outcome(
+                            key=key, outcome="failed", source=display_path(keys[key]), latency_ms=outcome.latency_ms,
+                            reason="every execution for this upload was refused as a duplicate delivery"))
+                now = time.perf_counter()
+                for key, at in list(uploaded_at.items()):
+                    if key not in done and now - at > image_timeout_s:
+                        slots.release()
+                        yield finish(self._overdue(key, keys[key], image_timeout_s, running.get(key, 0), now - at))
+                if on_progress is not None and progress_every_s > 0 and now >= next_progress:
+                    next_progress = now + progress_every_s
+                    on_progress(Progress(files=len(keys) + len(refused), done=len(done), counts=dict(counts),
+                                         in_flight=len([k for k in uploaded_at if k not in done]),
+                                         elapsed_s=now - started))
                 time.sleep(0.01)
         finally:
             stop.set()
             uploader.join(timeout=5)
+
+    def _keys(self, files: list[Path], root: Path) -> tuple[dict[str, Path], list[Outcome]]:
+        """Each file's S3 key; files that cannot have one get a failed outcome instead (never silently dropped)."""
+        prefix = self.config.bucket.incoming_prefix
+        keys: dict[str, Path] = {}
+        refused: list[Outcome] = []
+        for path in files:
+            key = upload_key(prefix, root, path)
+            size = len(key.encode("utf-8"))
+            if size > MAX_KEY_BYTES:
+                refused.append(Outcome(key=key, outcome="failed", source=display_path(path),
+                                       reason=f"not uploaded: its S3 key would be {size} bytes, S3 allows {MAX_KEY_BYTES}"))
+            elif key in keys:
+                refused.append(Outcome(key=key, outcome="failed", source=display_path(path),
+                                       reason=f"not uploaded: its S3 key is also the key of {display_path(keys[key])}"))
+            else:
+                keys[key] = path
+        return keys, refused
+
+    @staticmethod
+    def _overdue(key: str, source: Path, timeout_s: float, running: int, waited_s: float) -> Outcome:
+        what = (f"its execution was still running after {timeout_s:g} s" if running
+                else f"no execution had started {timeout_s:g} s after its upload (the upload event was not delivered)")
+        return Outcome(key=key, outcome="failed", source=display_path(source), latency_ms=round(waited_s * 1000, 1),
+                       reason=f"no outcome within the per-image deadline: {what}")
 
     def _outcome(self, key: str, source: Path, description: dict[str, Any], uploaded_at: float) -> Outcome:
         latency_ms = round((time.perf_counter() - uploaded_at) * 1000, 1)
@@ -198,12 +286,9 @@ class LocalWorkflow:
             output = json.loads(description["output"])
             return Outcome(key=key, outcome=output["outcome"], label=output.get("label"),
                            confidence=output.get("confidence"), reason=output.get("reason"),
-                           latency_ms=latency_ms, source=str(source), steps_ms=steps)
-        if status == "RUNNING":
-            reason = "timed out waiting for the execution"
-        else:
-            reason = f"{description.get('error', status)}: {_cause_message(description.get('cause'))}"
-        return Outcome(key=key, outcome="failed", reason=reason, latency_ms=latency_ms, source=str(source),
+                           latency_ms=latency_ms, source=display_path(source), steps_ms=steps)
+        reason = f"{description.get('error', status)}: {_cause_message(description.get('cause'))}"
+        return Outcome(key=key, outcome="failed", reason=reason, latency_ms=latency_ms, source=display_path(source),
                        steps_ms=steps)
 
     def _step_times(self, execution_arn: str) -> dict[str, float]:

@@ -3,9 +3,11 @@ local SageMaker runtime API. Faults, load and hostile files."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -13,7 +15,7 @@ import pytest
 
 from scones.local.hostile_files import write_hostile_files
 from scones.local.iam_enforcement import enforce_iam
-from scones.local.runtime import LocalWorkflow, list_images
+from scones.local.runtime import LocalWorkflow, display_path, list_images, upload_key
 from scones_contracts.quarantine import quarantine_location
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -170,28 +172,123 @@ def test_partial_faults_are_absorbed_by_retries(workflow, tmp_path):
             assert outcome.reason.startswith("EndpointThrottledError")
 
 
+def odd_names(images: Path) -> dict[str, Path]:
+    """A file whose name is not UTF-8 (Linux allows any bytes but '/' and NUL) and one with a '%'."""
+    images.mkdir(parents=True, exist_ok=True)
+    invalid = Path(os.fsdecode(os.fsencode(images) + b"/caf\xe9 \xff photo.png"))
+    invalid.write_bytes(b"not utf-8 named, not an image either")
+    percent = images / "50% off.png"
+    percent.write_bytes((FIXTURES / "bike_s_000682.png").read_bytes())
+    return {"incoming/caf%E9 %FF photo.png": invalid, "incoming/50% off.png": percent}
+
+
+def run_cli(images: Path, model: Path, workdir: Path, env: dict[str, str | None], *extra: str):
+    """`scones run --json` in a child with `env` changed (None: unset); bytes out, as the console gets them."""
+    environment = {k: v for k, v in {**os.environ, **env}.items() if v is not None}
+    return subprocess.run(
+        [sys.executable, "-m", "scones.cli", "run", "--images", str(images), "--model", str(model),
+         "--concurrency", "4", "--json", "--workdir", str(workdir), *extra],
+        capture_output=True, timeout=600, cwd=ROOT, env=environment)
+
+
+def json_lines(stdout: bytes) -> list[dict]:
+    text = stdout.decode("utf-8")  # strict: raw bytes of a file name would fail here
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
 def test_scones_run_json_cli(tiny_model_path, tmp_path):
     """The interface our checks use: one JSON line per input file, then one summary line; with every
     upload event delivered twice, as EventBridge may, still one line per file and one routing
-    event per routed image."""
+    event per routed image. stdout is strict UTF-8 and one file name is not UTF-8: every file
+    still gets its valid line (the key escaped, the rename noted on stderr) and the run goes on."""
     images = tmp_path / "images"
     labels = sample_images(images, 4)
     hostile_files(images / "bad")
+    odd = odd_names(images)
     files = list_images(images)
-    result = subprocess.run(
-        [sys.executable, "-m", "scones.cli", "run", "--images", str(images), "--model", str(tiny_model_path),
-         "--concurrency", "4", "--json", "--duplicate-deliveries", "--workdir", str(tmp_path / "work")],
-        capture_output=True, text=True, timeout=600, cwd=ROOT)
+    result = run_cli(images, tiny_model_path, tmp_path / "work", {"PYTHONIOENCODING": "utf-8:strict"},
+                     "--duplicate-deliveries")
     assert result.returncode == 0, result.stderr[-3000:]
-    lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    lines = json_lines(result.stdout)
     per_file, summary = lines[:-1], lines[-1]
-    assert sorted(o["key"] for o in per_file) == sorted("incoming/" + f.relative_to(images).as_posix() for f in files)
+    assert sorted(o["key"] for o in per_file) == sorted(upload_key("incoming/", images, f) for f in files)
+    assert set(odd) <= {o["key"] for o in per_file}
     for outcome in per_file:
         assert set(outcome) == {"key", "outcome", "label", "confidence", "reason", "latency_ms"}
         assert outcome["outcome"] in OUTCOMES
+    by_key = {o["key"]: o for o in per_file}
+    assert by_key["incoming/caf%E9 %FF photo.png"]["outcome"] == "quarantined"
+    assert by_key["incoming/50% off.png"]["outcome"] in ("routed", "review")
+    notice = "'caf\\xe9 \\xff photo.png': the name is not valid UTF-8; uploaded as 'incoming/caf%E9 %FF photo.png'"
+    assert notice in result.stderr.decode(), result.stderr.decode()[-2000:]
     assert summary["summary"] is True and summary["images"] == len(files)
-    assert summary["counts"]["quarantined"] == 8
-    assert summary["counts"]["routed"] + summary["counts"]["review"] == len(labels)
+    assert summary["counts"]["quarantined"] == 9
+    assert summary["counts"]["routed"] + summary["counts"]["review"] == len(labels) + 1
     assert summary["duplicate_deliveries"] is True and summary["duplicates"] == len(files)
     assert summary["routing_events"] == summary["counts"]["routed"]
     assert Path(summary["capture_dir"]).is_dir()  # the local endpoint captured the traffic
+
+
+def test_scones_run_under_the_c_utf8_locale_reports_progress(tiny_model_path, tmp_path):
+    """Under C.UTF-8 a name's raw bytes used to reach the JSON line; and a run longer than
+    --progress-every says how far it is on stderr."""
+    images = tmp_path / "images"
+    sample_images(images, 2)
+    odd = odd_names(images)
+    env = {"LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "PYTHONIOENCODING": None, "PYTHONUTF8": None}
+    result = run_cli(images, tiny_model_path, tmp_path / "work", env, "--progress-every", "0.05",
+                     "--image-timeout", "600")
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = json_lines(result.stdout)
+    keys = sorted(o["key"] for o in lines[:-1])
+    assert keys == sorted(upload_key("incoming/", images, f) for f in list_images(images)) and set(odd) <= set(keys)
+    assert result.stdout.isascii()
+    progress = [line for line in result.stderr.decode().splitlines() if "files done" in line]
+    assert progress and progress[-1].startswith("scones run: ") and "/4 files done" in progress[-1]
+
+
+def test_keys_of_names_that_are_not_utf8_are_escaped_and_never_collide(workflow, tmp_path):
+    folder = tmp_path / "names"
+    folder.mkdir()
+    invalid = Path(os.fsdecode(os.fsencode(folder) + b"/caf\xe9 50%.png"))
+    invalid.write_bytes(b"y")
+    literal = folder / "caf%E9 50%25.png"  # a valid name that reads like the escaped one
+    literal.write_bytes(b"x")
+    assert upload_key("incoming/", folder, invalid) == "incoming/caf%E9 50%25.png"
+    assert upload_key("incoming/", folder, literal) == "incoming/caf%E9 50%25.png"
+    assert display_path(invalid).endswith("caf\\xe9 50%.png")
+
+    keys, refused = workflow._keys([invalid, literal], folder)
+    assert list(keys) == ["incoming/caf%E9 50%25.png"] and keys["incoming/caf%E9 50%25.png"] == invalid
+    assert [(o.key, o.outcome) for o in refused] == [("incoming/caf%E9 50%25.png", "failed")]
+    assert refused[0].reason == f"not uploaded: its S3 key is also the key of {display_path(invalid)}"
+    deep = folder.joinpath(*["d" * 250] * 4, "e" * 250 + ".png")  # 1,258 bytes of relative path
+    _, too_long = workflow._keys([deep], folder)
+    assert too_long[0].reason == "not uploaded: its S3 key would be 1267 bytes, S3 allows 1024"
+
+
+def test_each_image_has_its_own_deadline_and_every_file_is_uploaded(workflow, tmp_path):
+    """No whole-run limit: with a deadline too short for any execution, every file is still
+    uploaded and reported once, and progress is reported while the run goes on."""
+    sample_images(tmp_path / "deadline", 6)
+    files = list_images(tmp_path / "deadline")
+    progress = []
+
+    outcomes = list(workflow.run(files, tmp_path / "deadline", concurrency=2, image_timeout_s=0.001,
+                                 on_progress=progress.append, progress_every_s=0.001))
+
+    assert sorted(o.key for o in outcomes) == sorted(upload_key("incoming/", tmp_path / "deadline", f) for f in files)
+    assert all(o.outcome == "failed" and o.reason.startswith("no outcome within the per-image deadline")
+               for o in outcomes), [o.reason for o in outcomes]
+    bucket = workflow.aws.deployed.bucket
+    assert all(workflow.aws.s3.head_object(Bucket=bucket, Key=o.key) for o in outcomes), "every file was uploaded"
+    assert progress and progress[-1].files == 6 and [p.done for p in progress] == sorted(p.done for p in progress)
+    assert "files done" in progress[-1].line()
+    # Leave the shared local cloud as found: let the executions the deadline gave up on finish.
+    deadline = time.monotonic() + 120
+    arn = workflow.aws.deployed.state_machine_arn
+    while workflow.aws.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    drain(workflow.aws, workflow.aws.deployed.routing_capture_queue_url)
+    drain(workflow.aws, workflow.aws.deployed.review_queue_url)

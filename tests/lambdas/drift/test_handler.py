@@ -257,3 +257,35 @@ def test_object_selection_by_hour_folder_or_last_modified():
     # written after the window closed, may still hold records from inside it
     assert object_in_window({**stray, "LastModified": end + timedelta(hours=2)}, start, end) is True
     assert object_in_window(stray, start, end) is True
+
+
+def test_the_check_lists_only_the_hour_folders_of_its_window(aws, lib, monkeypatch, baseline_dict):
+    """A year of capture under the prefix: the hourly check lists its 25 hour folders (and the
+    variants once), nothing outside the window."""
+    s3, _ = aws
+    prefix = f"datacapture/{lib.ENDPOINT}/"
+    (capture,) = lib.MALFORMED.rglob("*.jsonl")
+    body = capture.read_bytes()
+    now = lib.utc(2024, 10, 16, 10)
+    outside = [now - timedelta(days=300), now - timedelta(hours=25), now + timedelta(hours=1)]
+    inside = [now - timedelta(hours=24), now - timedelta(hours=3), now]
+    for variant in ("AllTraffic", "Canary"):
+        for when in outside + inside:
+            s3.put_object(Bucket=BUCKET, Key=f"{prefix}{variant}/{when:%Y/%m/%d/%H}/{when:%M}-x.jsonl", Body=body)
+    s3.put_object(Bucket=BUCKET, Key="models/baseline.json", Body=json.dumps(baseline_dict).encode())
+    listed, returned = [], []
+    s3.meta.events.register("before-parameter-build.s3.ListObjectsV2", lambda params, **_: listed.append(dict(params)))
+    s3.meta.events.register("after-call.s3.ListObjectsV2",
+                            lambda parsed, **_: returned.extend(o["Key"] for o in parsed.get("Contents", [])))
+    config = dataclasses.replace(DriftConfig.from_env(), window_hours=24)
+
+    report = run_drift_check(config, now, s3, boto3.client("cloudwatch"))
+
+    hour_prefixes = [p["Prefix"] for p in listed if "Delimiter" not in p]
+    assert [(p["Prefix"], p["Delimiter"]) for p in listed if "Delimiter" in p] == [(prefix, "/")]
+    assert len(hour_prefixes) == 2 * 25 and len(set(hour_prefixes)) == 50
+    window = {f"{(now - timedelta(hours=h)):%Y/%m/%d/%H}/" for h in range(25)}
+    assert all(p.split("/", 3)[3] in window for p in hour_prefixes), hour_prefixes
+    assert sorted(returned) == sorted(f"{prefix}{v}/{w:%Y/%m/%d/%H}/{w:%M}-x.jsonl"
+                                      for v in ("AllTraffic", "Canary") for w in inside)
+    assert report["capture"]["objects_read"] == 6
