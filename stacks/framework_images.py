@@ -2,7 +2,8 @@
 
 The image table (`image_uris.py`) is generated from the SageMaker SDK; this module picks the
 configured version's entries and puts them into the template as a region mapping, so one
-template deploys to any region where both images exist.
+template deploys to any commercial region where both images exist (see `partition`: the image
+table also lists China and GovCloud regions, which this app does not deploy to).
 """
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from aws_cdk import Aws, CfnMapping, Stack, Token
 
 from .config import ConfigurationError, SconesConfig
 from .image_uris import PYTORCH_IMAGES
+from .partition import is_supported_region, require_supported_region
 
 PROCESSOR = "cpu"
 
@@ -27,9 +29,10 @@ def image_entry(config: SconesConfig, scope: str) -> dict:
 
 
 def image_regions(config: SconesConfig) -> dict[str, dict[str, str]]:
-    """{region: {TrainingImage, TrainingRegistry, InferenceImage, InferenceRegistry}} where both images exist."""
+    """{region: {TrainingImage, TrainingRegistry, InferenceImage, InferenceRegistry}} for the commercial
+    regions where both images exist."""
     training, inference = image_entry(config, "training"), image_entry(config, "inference")
-    regions = sorted(set(training["regions"]) & set(inference["regions"]))
+    regions = sorted(r for r in set(training["regions"]) & set(inference["regions"]) if is_supported_region(r))
     return {r: {"TrainingImage": training["regions"][r]["uri"], "TrainingRegistry": training["regions"][r]["account"],
                 "InferenceImage": inference["regions"][r]["uri"], "InferenceRegistry": inference["regions"][r]["account"]}
             for r in regions}
@@ -38,11 +41,14 @@ def image_regions(config: SconesConfig) -> dict[str, dict[str, str]]:
 class FrameworkImages:
     """The `PyTorchImages` mapping of `stack`: image URI and ECR repository per deploy region.
 
-    Fails synthesis for a concrete region that has no training+inference image of the version.
+    Fails synthesis for a concrete region outside the commercial partition, or that has no
+    training+inference image of the version.
     """
 
     def __init__(self, stack: Stack, config: SconesConfig) -> None:
         regions = image_regions(config)
+        if not Token.is_unresolved(stack.region):
+            require_supported_region(stack.region, "SageMaker framework images")
         if not Token.is_unresolved(stack.region) and stack.region not in regions:
             raise ConfigurationError(f"region {stack.region!r} has no SageMaker PyTorch {config.framework.pytorch_version} "
                               f"{config.framework.py_version} training+inference image; regions: {sorted(regions)}")

@@ -3,7 +3,7 @@ the state machine, the S3-upload trigger, and the batch-reclassification state m
 Lambdas (batch_workflow)."""
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -25,11 +25,11 @@ from .functions import log_retention, product_function, service_name
 from .data_stack import data_bucket_name, data_object_arn_finding
 from .lambda_bundling import LAMBDA_PYTHON
 from .nag import acknowledge, function_versions_finding
+from .partition import POWERTOOLS_PUBLISHER_ACCOUNT, SUPPORTED_PARTITION, require_supported_region
 from .state_machine import (CLAIM_EXPIRY_ATTRIBUTE, CLAIM_PARTITION_KEY, ImageRoutingStateMachineBuilder,
                             WorkflowResources)
 
 PILLOW_REQUIREMENT = "pillow==12.2.0"
-POWERTOOLS_PUBLISHER_ACCOUNT = "017000801446"
 
 
 class WorkflowStack(Stack):
@@ -42,9 +42,12 @@ class WorkflowStack(Stack):
         # Referenced by its deterministic name (see data_stack), so no export ties the stacks together.
         self.bucket = bucket = s3.Bucket.from_bucket_name(self, "DataBucket", data_bucket_name(self, config))
         self.log_retention = log_retention(config)
+        if not Token.is_unresolved(self.region):
+            require_supported_region(self.region, "Powertools layer of the workflow functions")
+        # Commercial partition only (see stacks/partition.py): the publisher account differs elsewhere.
         self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
             self, "PowertoolsLayer",
-            f"arn:{self.partition}:lambda:{self.region}:{POWERTOOLS_PUBLISHER_ACCOUNT}:layer:"
+            f"arn:{SUPPORTED_PARTITION}:lambda:{self.region}:{POWERTOOLS_PUBLISHER_ACCOUNT}:layer:"
             f"AWSLambdaPowertoolsPythonV3-python{LAMBDA_PYTHON.replace('.', '')}-arm64:{config.functions.powertools_layer_version}",
         )
 

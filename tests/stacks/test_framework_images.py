@@ -11,6 +11,7 @@ from stacks import framework_images
 from stacks.config import ConfigurationError, SconesConfig
 from stacks.image_uris import PYTORCH_IMAGES, SOURCE
 from stacks.model_stack import ModelStack
+from stacks.partition import partition_of
 from tests.conftest import ROOT
 from tests.stacks.model_support import built, config, one_resource, raw, template  # noqa: F401
 
@@ -18,8 +19,12 @@ from tests.stacks.model_support import built, config, one_resource, raw, templat
 def test_image_mapping_is_the_generated_sdk_table_for_every_region(raw, config):
     mapping = raw["Mappings"]["PyTorchImages"]
     entry = PYTORCH_IMAGES[config.framework.pytorch_version][config.framework.py_version]["cpu"]
-    expected_regions = set(entry["training"]["regions"]) & set(entry["inference"]["regions"])
+    expected_regions = {r for r in set(entry["training"]["regions"]) & set(entry["inference"]["regions"])
+                        if partition_of(r) == "aws"}
     assert set(mapping) == expected_regions and len(mapping) > 25
+    # The generated table also has China and GovCloud rows; the commercial-only app leaves them out.
+    assert {"cn-north-1", "us-gov-west-1"} <= set(entry["inference"]["regions"])
+    assert not [r for r in mapping if r.startswith(("cn-", "us-gov-", "us-iso"))]
     version, py = config.framework.pytorch_version, config.framework.py_version
     for region, row in mapping.items():
         for scope in ("Training", "Inference"):
