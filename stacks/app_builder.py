@@ -9,6 +9,7 @@ from cdk_nag import AwsSolutionsChecks
 
 from .config import CDK_JSON, SconesConfig
 from .data_stack import DataStack
+from .log_groups import apply_function_log_groups
 from .model_stack import ModelStack
 from .monitoring_stack import MonitoringStack, WorkflowTargets
 from .workflow_stack import WorkflowStack
@@ -53,6 +54,7 @@ def build_app(app: App | None = None, *, env: Environment | None = None, nag: bo
                                  description="Scones Unlimited: alarms, operations dashboard, scheduled drift check")
     monitoring.add_stack_dependency(workflow)
     Tags.of(app).add("project", config.project_name)
+    apply_function_log_groups(app, config)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
     return SconesApp(app=app, config=config, data=data, model=model, workflow=workflow)

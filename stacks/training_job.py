@@ -45,6 +45,7 @@ from scones_contracts.model_artifact import TRAINING_ENTRY_POINT
 from .config import SconesConfig
 from .framework_images import FrameworkImages
 from .functions import log_retention, product_function
+from .log_groups import TRAINING_JOBS_LOG_GROUP
 from .job_identity import json_hyperparameter, sagemaker_hyperparameters
 from .nag import acknowledge, function_versions_finding, resource_finding
 from .sagemaker_role import sagemaker_execution_role
@@ -73,7 +74,8 @@ class TrainingJob:
     """
 
     def __init__(self, scope: Construct, *, config: SconesConfig, bucket: s3.IBucket, images: FrameworkImages,
-                 job_name: str, code_files, code_hash: str, data_hash: str) -> None:
+                 job_name: str, code_files, code_hash: str, data_hash: str,
+                 log_groups: dict[str, Construct]) -> None:
         self.scope, self.stack, self.config, self.bucket = scope, Stack.of(scope), config, bucket
         self.images = images
         self.job_name = job_name
@@ -96,6 +98,8 @@ class TrainingJob:
         self.on_event_fn, self.is_complete_fn = self._provider_functions()
         self.provider, self.framework_roles = self._provider()
         self.resource = self._custom_resource()
+        # SageMaker's one training log group of the account/region: retention set before the job logs.
+        self.resource.node.add_dependency(log_groups["TrainingJobsLogRetention"])
         self._acknowledge_findings()
 
     @property
@@ -157,7 +161,7 @@ class TrainingJob:
                                     resources=[objects(f"{c.bucket.training_output_prefix}*")]),
             ],
             images=self.images, image_scope="training",
-            log_group="/aws/sagemaker/TrainingJobs", stream_pattern=f"{c.project_name}-*",
+            log_group=TRAINING_JOBS_LOG_GROUP, stream_pattern=f"{c.project_name}-*",
             wildcards={
                 objects(f"{self.data_version_prefix}*"):
                     "Reads the training files of this data version, and only those (its own prefix).",
