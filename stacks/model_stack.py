@@ -40,6 +40,7 @@ from .config import SconesConfig
 from .data_stack import data_bucket_name
 from .framework_images import FrameworkImages
 from .job_identity import training_job_name
+from .log_groups import TRAINING_JOBS_LOG_GROUP, endpoint_log_group_name, sagemaker_log_groups
 from .serving_endpoint import ServingEndpoint
 from scones_contracts.source_files import files_sha256
 
@@ -64,11 +65,15 @@ class ModelStack(Stack):
         self.training_job_name = training_job_name(config, self.code_hash, self.data_hash)
         self.model_version = self.training_job_name
 
+        # The log groups SageMaker writes to (fixed names), created or adopted with retention.
+        self.log_groups = sagemaker_log_groups(self, config=config, groups={
+            "TrainingJobsLogRetention": (TRAINING_JOBS_LOG_GROUP, True),
+            "EndpointLogRetention": (endpoint_log_group_name(config.endpoint.name), False)})
         self.training = TrainingJob(self, config=config, bucket=self.bucket, images=images,
                                     job_name=self.training_job_name, code_files=code_files,
-                                    code_hash=self.code_hash, data_hash=self.data_hash)
+                                    code_hash=self.code_hash, data_hash=self.data_hash, log_groups=self.log_groups)
         self.serving = ServingEndpoint(self, config=config, bucket=self.bucket, images=images,
-                                       model_data_url=self.training.model_data_url)
+                                       model_data_url=self.training.model_data_url, log_groups=self.log_groups)
         # CfnEndpoint's Ref is the endpoint ARN (SageMaker lower-cases the name in it). Consumers get a
         # strong (export/import) reference: the endpoint cannot be removed while the workflow invokes it.
         # The ARN only changes if endpoint_name changes (CloudFormation then refuses to update the export

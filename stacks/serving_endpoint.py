@@ -14,7 +14,9 @@ from scones_contracts.endpoint import VARIANT_NAME
 from scones_contracts.model_artifact import INFERENCE_ENTRY_POINT
 
 from .config import SconesConfig
+from .endpoint_scaling import EndpointScaling, scaling_properties
 from .framework_images import FrameworkImages
+from .log_groups import endpoint_log_group_name
 from .sagemaker_role import sagemaker_execution_role
 
 SCALE_IN_COOLDOWN = Duration.minutes(5)
@@ -28,12 +30,15 @@ class ServingEndpoint:
     Not a child Construct on purpose: a construct level would rename every logical ID below it,
     i.e. replace the live endpoint. Declares `ModelExecutionRole` (which may also describe the two
     rollback alarms), `Model`, `EndpointConfig`, the two rollback alarms, `Endpoint` and
-    `EndpointScalableTarget` (target tracking on invocations per instance).
+    `EndpointScalableTarget` (target tracking on invocations per instance), and the
+    `EndpointScalingRelease`/`EndpointScalingRestore` pair around the endpoint that lets the
+    instance type change while autoscaling is registered (`endpoint_scaling`).
     """
 
     def __init__(self, scope: Construct, *, config: SconesConfig, bucket: s3.IBucket, images: FrameworkImages,
-                 model_data_url: str) -> None:
+                 model_data_url: str, log_groups: dict[str, Construct]) -> None:
         self.scope, self.stack, self.config, self.bucket, self.images = scope, Stack.of(scope), config, bucket, images
+        self.log_groups = log_groups
         self.role = self._role()
         self.model = self._model(model_data_url)
         self.endpoint_config = self._endpoint_config()
@@ -54,7 +59,7 @@ class ServingEndpoint:
                                     resources=[objects(f"{c.bucket.capture_prefix}*")]),
             ],
             images=self.images, image_scope="inference",
-            log_group=f"/aws/sagemaker/Endpoints/{c.endpoint.name}", stream_pattern="*",
+            log_group=endpoint_log_group_name(c.endpoint.name), stream_pattern="*",
             wildcards={
                 objects(f"{c.bucket.model_prefix}*"):
                     "Loads the accepted model from <model_prefix><training job name>/model.tar.gz; the key "
@@ -152,7 +157,7 @@ class ServingEndpoint:
     def _endpoint(self) -> sagemaker.CfnEndpoint:
         c = self.config
         baking = c.rollout.baking_minutes * 60
-        return sagemaker.CfnEndpoint(
+        endpoint = sagemaker.CfnEndpoint(
             self.scope, "Endpoint",
             endpoint_name=c.endpoint.name,
             endpoint_config_name=self.endpoint_config.attr_endpoint_config_name,
@@ -174,6 +179,9 @@ class ServingEndpoint:
             exclude_retained_variant_properties=[
                 sagemaker.CfnEndpoint.VariantPropertyProperty(variant_property_type="DataCaptureConfig")],
         )
+        # Its log group, with retention, exists before the endpoint and is deleted after it.
+        endpoint.node.add_dependency(self.log_groups["EndpointLogRetention"])
+        return endpoint
 
     def _autoscaling(self) -> appscaling.ScalableTarget:
         c = self.config
@@ -194,11 +202,15 @@ class ServingEndpoint:
             min_capacity=c.endpoint.min_capacity,
             max_capacity=c.endpoint.max_capacity,
         )
-        target.scale_to_track_metric(
+        policy = target.scale_to_track_metric(
             "InvocationsPerInstance",
             target_value=c.endpoint.target_invocations_per_instance,
             predefined_metric=appscaling.PredefinedMetric.SAGEMAKER_VARIANT_INVOCATIONS_PER_INSTANCE,
             scale_in_cooldown=SCALE_IN_COOLDOWN,
             scale_out_cooldown=SCALE_OUT_COOLDOWN,
         )
+        # An instance-type change deregisters the variant before the endpoint update and registers it after.
+        self.instance_type_change = EndpointScaling(
+            self.scope, config=c, endpoint=self.endpoint,
+            properties=scaling_properties(c, policy.node.default_child, SCALE_IN_COOLDOWN, SCALE_OUT_COOLDOWN))
         return target

@@ -170,7 +170,45 @@ def _other(call: Call) -> list[Requirement]:
         names = p.get("AlarmNames") or []
         return [Requirement("cloudwatch:DescribeAlarms", _arn(call, "cloudwatch", f"alarm:{n}")) for n in names] or \
             [Requirement("cloudwatch:DescribeAlarms", "*")]
+    if call.service == "sagemaker" and call.operation in ("DescribeEndpoint", "DescribeEndpointConfig"):
+        kind, name = (("endpoint", p["EndpointName"]) if call.operation == "DescribeEndpoint"
+                      else ("endpoint-config", p["EndpointConfigName"]))
+        return [Requirement(f"sagemaker:{call.operation}", _sagemaker_arn(call, kind, name))]
+    if call.service == "application-autoscaling":
+        return _application_autoscaling(call)
     raise UnmappedOperation(f"{call.service}:{call.operation}")
+
+
+_AUTOSCALING_OPERATIONS = ("DescribeScalableTargets", "RegisterScalableTarget", "DeregisterScalableTarget",
+                           "DescribeScalingPolicies", "PutScalingPolicy", "DeleteScalingPolicy")
+
+
+def _application_autoscaling(call: Call) -> list[Requirement]:
+    """Application Auto Scaling (Service Authorization Reference). Registering a SageMaker variant also needs the caller's sagemaker:DescribeEndpoint and
+    UpdateEndpointWeightsAndCapacities on the endpoint, and a target-tracking policy the caller's
+    CloudWatch alarm rights on the TargetTracking-<resource id>-... alarms the service creates/deletes
+    (Application Auto Scaling user guide, "Identity and access management", SageMaker)."""
+    p = call.params
+    if call.operation not in _AUTOSCALING_OPERATIONS:
+        raise UnmappedOperation(f"{call.service}:{call.operation}")
+    # Register/Deregister/PutScalingPolicy/DeleteScalingPolicy act on the scalable target, whose ARN ends in
+    # an id the service generates (scalable-target/<id>); Describe* take '*'.
+    target = "*" if call.operation.startswith("Describe") else \
+        _arn(call, "application-autoscaling", "scalable-target/0123456789abcdef0123456789abcdef")
+    needed = [Requirement(f"application-autoscaling:{call.operation}", target)]
+    resource_id = p.get("ResourceId") or ""
+    sagemaker = p.get("ServiceNamespace") == "sagemaker" and resource_id.startswith("endpoint/")
+    if sagemaker and call.operation == "RegisterScalableTarget":
+        endpoint = _sagemaker_arn(call, "endpoint", resource_id.split("/")[1])
+        needed += [Requirement(a, endpoint, why="Application Auto Scaling checks the caller may scale the endpoint")
+                   for a in ("sagemaker:DescribeEndpoint", "sagemaker:UpdateEndpointWeightsAndCapacities")]
+    alarm = _arn(call, "cloudwatch", f"alarm:TargetTracking-{resource_id}-AlarmHigh-00000000")
+    if sagemaker and call.operation == "PutScalingPolicy" and p.get("PolicyType") == "TargetTrackingScaling":
+        needed += [Requirement(a, alarm, why="the service creates the target-tracking alarms as the caller")
+                   for a in ("cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms")]
+    if sagemaker and call.operation == "DeleteScalingPolicy":
+        needed.append(Requirement("cloudwatch:DeleteAlarms", alarm, why="the policy's alarms go with it"))
+    return needed
 
 
 def requirements(call: Call, peek: Peek | None = None) -> list[Requirement]:

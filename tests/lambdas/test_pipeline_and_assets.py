@@ -98,11 +98,11 @@ def deployed_functions(assembly) -> dict[str, tuple[str, Path, dict]]:
 
 def test_every_product_function_is_found(assembly):
     assert set(deployed_functions(assembly)) == {"serialize", "classify", "check_confidence", "drift", "training_job",
-                                                 "batch_summary"}
+                                                 "batch_summary", "endpoint_scaling"}
 
 
 @pytest.mark.parametrize("package", ["serialize", "classify", "check_confidence", "drift", "training_job",
-                                     "batch_summary"])
+                                     "batch_summary", "endpoint_scaling"])
 def test_each_asset_imports_its_handler_from_itself_alone(assembly, package, tmp_path):
     handler, asset, _ = deployed_functions(assembly)[package]
     module_name = handler.rsplit(".", 1)[0]

@@ -2,6 +2,7 @@
 local SageMaker runtime API. Faults, load and hostile files."""
 from __future__ import annotations
 
+import inspect
 import json
 import os
 import shutil
@@ -270,6 +271,8 @@ def test_keys_of_names_that_are_not_utf8_are_escaped_and_never_collide(workflow,
 def test_each_image_has_its_own_deadline_and_every_file_is_uploaded(workflow, tmp_path):
     """No whole-run limit: with a deadline too short for any execution, every file is still
     uploaded and reported once, and progress is reported while the run goes on."""
+    parameters = inspect.signature(LocalWorkflow.run).parameters
+    assert "image_timeout_s" in parameters and "timeout_s" not in parameters, "no whole-run deadline to hit"
     sample_images(tmp_path / "deadline", 6)
     files = list_images(tmp_path / "deadline")
     progress = []

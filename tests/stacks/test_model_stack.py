@@ -14,6 +14,8 @@ STAR_ONLY_ACTIONS = {
     "ecr:GetAuthorizationToken", "cloudwatch:PutMetricData",
     "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery", "logs:DeleteLogDelivery",
     "logs:ListLogDeliveries", "logs:PutResourcePolicy", "logs:DescribeResourcePolicies", "logs:DescribeLogGroups",
+    # Application Auto Scaling's Describe* take no resource (Service Authorization Reference).
+    "application-autoscaling:DescribeScalableTargets", "application-autoscaling:DescribeScalingPolicies",
 }
 
 

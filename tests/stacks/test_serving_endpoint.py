@@ -2,6 +2,8 @@
 autoscaling."""
 from __future__ import annotations
 
+import json
+
 from aws_cdk.assertions import Match
 
 from scones.local.iam_roles import TemplateRoles
@@ -108,3 +110,35 @@ def test_autoscaling_tracks_invocations_per_instance_within_config_bounds(templa
             "PredefinedMetricSpecification": {"PredefinedMetricType": "SageMakerVariantInvocationsPerInstance"},
             "TargetValue": config.endpoint.target_invocations_per_instance}),
     })
+
+
+def test_instance_type_change_is_wrapped_by_release_and_restore_of_the_scaling_target(raw, config):
+    """endpoint_instance_type changes while autoscaling is registered: the release runs before the
+    endpoint (CloudFormation updates it first, as the Endpoint depends on it), the restore after, and
+    both carry the instance type (so a change updates them) and exactly the stack's own target and
+    policy values (so restore re-creates what CloudFormation believes exists)."""
+    resources = raw["Resources"]
+    wrappers = {r["Properties"]["Phase"]: (k, r) for k, r in resources.items() if r["Type"] == "Custom::EndpointScaling"}
+    assert set(wrappers) == {"release", "restore"}
+    (release_id, release), (_, restore) = wrappers["release"], wrappers["restore"]
+    _, endpoint = one_resource(raw, "AWS::SageMaker::Endpoint")
+    assert release_id in endpoint["DependsOn"]
+    assert "Endpoint" in restore["DependsOn"]
+    release_refs = json.dumps(release["Properties"])
+    assert '"Ref": "Endpoint"' not in release_refs and '["Endpoint",' not in release_refs, \
+        "the release cannot reference the endpoint it precedes"
+    _, endpoint_config = one_resource(raw, "AWS::SageMaker::EndpointConfig")
+    [variant] = endpoint_config["Properties"]["ProductionVariants"]
+    _, target = one_resource(raw, "AWS::ApplicationAutoScaling::ScalableTarget")
+    _, policy = one_resource(raw, "AWS::ApplicationAutoScaling::ScalingPolicy")
+    tracking = policy["Properties"]["TargetTrackingScalingPolicyConfiguration"]
+    for _, wrapper in wrappers.values():
+        props = wrapper["Properties"]
+        assert props["InstanceType"] == variant["InstanceType"] == config.endpoint.instance_type
+        assert props["EndpointName"] == config.endpoint.name and props["VariantName"] == variant["VariantName"]
+        assert (int(props["MinCapacity"]), int(props["MaxCapacity"])) == (
+            target["Properties"]["MinCapacity"], target["Properties"]["MaxCapacity"])
+        assert props["PolicyName"] == policy["Properties"]["PolicyName"]
+        assert float(props["TargetValue"]) == tracking["TargetValue"]
+        assert (int(props["ScaleInCooldown"]), int(props["ScaleOutCooldown"])) == (
+            tracking["ScaleInCooldown"], tracking["ScaleOutCooldown"])
