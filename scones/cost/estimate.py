@@ -74,10 +74,9 @@ def estimate(inputs: CostInputs) -> Estimate:
 
 def other_workflows(inputs: CostInputs) -> list[dict[str, Any]]:
     """State machines not started per upload: transitions and price per run, per item when distributed."""
-    inventory, m, p, a = inputs.inventory, inputs.measurements, inputs.prices, inputs.assumptions
     rows = []
-    per_transition = p.get("stepfunctions.standard_per_1k_transitions") / 1000
-    for machine in inventory.state_machines.values():
+    per_transition = inputs.prices.get("stepfunctions.standard_per_1k_transitions") / 1000
+    for machine in inputs.inventory.state_machines.values():
         if machine.upload_triggered:
             continue
         paths = walk(machine.definition)
@@ -88,22 +87,36 @@ def other_workflows(inputs: CostInputs) -> list[dict[str, Any]]:
                                "standard_price_per_run": round(worst.transitions * per_transition, 6)}
         for step in worst.steps:
             if step.distributed and step.item_paths:
-                item = costliest(list(step.item_paths))
-                usage = path_usage(item, inventory, m, a)
-                lambda_cost = sum(i.monthly for i in lambda_items(usage, 1e6, inventory, m, p)[0])
-                express = step.child_execution_type == "EXPRESS"
-                children = express_child_price(item, m, p, a) if express else item.transitions * per_transition
-                row["distributed_map"] = {
-                    "state": step.name, "child_execution_type": step.child_execution_type,
-                    "transitions_per_item": item.transitions,
-                    "price_per_million_items": round((children + lambda_cost / 1e6) * 1e6, 2),
-                    "basis": ("one Express request per item + its duration (the upload workflow's measured "
-                              f"execution time, rounded up to 100 ms, x {a.express_memory_mb} MB)" if express
-                              else "child transitions (Standard)") +
-                             " + the item's Lambda requests and compute; map-run overhead, S3 listing and "
-                             "result writing not included"}
+                row["distributed_map"] = distributed_map_price(step, inputs, per_transition)
         rows.append(row)
     return rows
+
+
+def distributed_map_price(step, inputs: CostInputs, per_transition: float) -> dict[str, Any]:
+    """Price of one million items of a Distributed Map, each taking the item processor's costliest
+    path: the child executions, the Lambda requests and compute, the S3 requests and routing
+    events the path makes (measured handler calls included), and the Lambda log ingestion."""
+    inventory, m, p, a = inputs.inventory, inputs.measurements, inputs.prices, inputs.assumptions
+    item = costliest(list(step.item_paths))
+    usage = path_usage(item, inventory, m, a)
+    express = step.child_execution_type == "EXPRESS"
+    children = (express_child_price(item, m, p, a) if express else item.transitions * per_transition) * 1e6
+    by_component: dict[str, float] = {"child executions": children}
+    lines = lambda_items(usage, 1e6, inventory, m, p)[0] + request_items(usage, 1e6, p)
+    lines += [i for i in log_items(usage, 1e6, inventory, p, a) if i.item.endswith(" ingestion")]
+    for line in lines:
+        by_component[line.component] = by_component.get(line.component, 0.0) + line.monthly
+    return {
+        "state": step.name, "child_execution_type": step.child_execution_type,
+        "transitions_per_item": item.transitions, "item_outcome": item.outcome,
+        "price_per_million_items": round(sum(by_component.values()), 2),
+        "by_component": {k: round(v, 2) for k, v in by_component.items()},
+        "basis": ("one Express request per item + its duration (the upload workflow's measured execution "
+                  f"time, rounded up to 100 ms, x {a.express_memory_mb} MB)" if express
+                  else "child transitions (Standard)") +
+                 " + the item's Lambda requests and compute, S3 requests and events (measured calls), and "
+                 "Lambda log ingestion; the map run's own transitions, S3 listing, result files and log "
+                 "storage not included"}
 
 
 def express_child_price(item, m, p, a) -> float:

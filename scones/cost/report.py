@@ -101,8 +101,10 @@ def as_text(doc: dict[str, Any]) -> str:
                 per_item = (f"{dm['transitions_per_item']} states per item in an Express child (billed per request "
                             "and duration)" if dm["child_execution_type"] == "EXPRESS"
                             else f"{dm['transitions_per_item']} transitions per item")
+                parts = ", ".join(f"{k} {_money(v)}" for k, v in dm.get("by_component", {}).items())
                 text += (f"; Distributed Map {dm['state']!r}: {per_item}, "
-                         f"{_money(dm['price_per_million_items'])} per million items")
+                         f"{_money(dm['price_per_million_items'])} per million items"
+                         + (f" ({parts}; each item priced on its costliest path, {dm['item_outcome']})" if parts else ""))
             lines.append(text)
     for item in doc["one_off"]:
         lines += ["", f"One-off: {item['component']}: {item['item']} = {_money(item['monthly'])} ({item['basis']})"]

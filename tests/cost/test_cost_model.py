@@ -10,12 +10,12 @@ from dataclasses import replace
 import pytest
 
 from scones.cost.estimate import estimate, levers
-from scones.cost.inventory import Bucket, LifecycleRule
+from scones.cost.inventory import Bucket, LifecycleRule, StateMachine
 from scones.cost.model import GB, endpoint_instances, stored_gb
 from scones.cost.operations import traced_per_month
 from scones.cost.usage import Assumptions, outcome_mix
 
-from .cost_helpers import endpoint, inputs, inventory, item, machine
+from .cost_helpers import DEFINITION, endpoint, inputs, inventory, item, machine
 
 
 def test_outcome_mix_takes_quarantined_and_failed_out_of_the_classified_share():
@@ -186,3 +186,35 @@ def test_uploads_kept_forever_dominate_storage_and_the_expiry_lever_prices_it():
     expiry, = [row for row in levers(measured, base) if row["change"].startswith("uploads expire")]
     assert expiry["difference"] == pytest.approx((30 - 11.5 * 730 / 24) * 0.02, abs=0.01)
     assert "deleted after 30 days" in expiry["gives_up"]
+
+
+def _batch_machine(child_type: str) -> StateMachine:
+    """A machine no upload starts: a Distributed Map whose items run the helpers' DEFINITION."""
+    processor = dict(DEFINITION, ProcessorConfig={"Mode": "DISTRIBUTED", "ExecutionType": child_type})
+    definition = {"StartAt": "Map", "States": {"Map": {
+        "Type": "Map", "End": True, "ItemReader": {"Resource": "arn:aws:states:::s3:listObjectsV2"},
+        "ItemProcessor": processor}}}
+    return StateMachine(logical_id="Batch", type="STANDARD", definition=definition, log_level="OFF",
+                        include_execution_data=False, tracing=False, log_group="BatchLogs", upload_triggered=False)
+
+
+@pytest.mark.parametrize("child_type, children", [
+    # Express: $1 per million requests + 250 ms measured -> 0.3 s billed x 64 MB (0.0625 GB) x $0.00001667
+    ("EXPRESS", 1.0 + 0.3 * 0.0625 * 0.00001667 * 1e6),
+    # Standard: the costliest item path (review: Serialize, Valid?, Queue for review, Sent to review) x $0.025/1k
+    ("STANDARD", 4 * 0.025 / 1000 * 1e6),
+])
+def test_a_distributed_map_is_priced_per_million_items_by_hand(child_type, children):
+    inv = inventory(state_machines={"Machine": machine(), "Batch": _batch_machine(child_type)})
+    result = estimate(inputs(inv))
+    row, = [r for r in result.other_workflows if r["state_machine"] == "Batch"]
+    dm = row["distributed_map"]
+    assert (dm["child_execution_type"], dm["transitions_per_item"], dm["item_outcome"]) == (child_type, 4, "review")
+    # per item, the review path: one F1 invocation of 100 ms at 1024 MB arm64 ($0.2 per million + 0.1 GB-s x
+    # $0.00001), its measured S3 GetObject ($0.0004 per 1k), the SQS message ($0.4 per million), and 1500 B of
+    # F1's logs ingested ($0.5 per GB)
+    expected = {"child executions": children, "Lambda": 0.2 + 0.1 * 0.00001 * 1e6, "S3": 0.0004 / 1000 * 1e6,
+                "SQS": 0.4, "CloudWatch Logs": 1500 * 1e6 / 2 ** 30 * 0.5}
+    assert dm["by_component"] == pytest.approx({k: round(v, 2) for k, v in expected.items()})
+    assert dm["price_per_million_items"] == pytest.approx(sum(expected.values()), abs=0.01)
+    assert [r["state_machine"] for r in result.other_workflows] == ["Batch"]  # the upload machine is priced per image
