@@ -17,7 +17,7 @@ export JSII_DEPRECATED := quiet
 export AWS_EC2_METADATA_DISABLED := true
 PYTEST_ARGS ?=
 
-.PHONY: install test synth deploy destroy snapshot-update demo bench lint lock lock-sdk clean
+.PHONY: install test synth deploy destroy snapshot-update demo bench bench-recipes lint lock lock-sdk clean
 
 install: $(STAMP) $(SDK_STAMP) node_modules/.installed $(CHROMIUM)
 
@@ -68,7 +68,12 @@ demo: install
 
 bench: install
 	$(VENV)/bin/scones bench-model
+	$(VENV)/bin/scones bench-training
 	$(VENV)/bin/scones bench-workflow
+
+# The training-recipe comparison behind the README's recipe table (cross-validation; hours on 2 cores).
+bench-recipes: install
+	$(VENV)/bin/scones bench-recipes
 
 # Refresh the frozen dependency set after changing pins in pyproject.toml.
 lock:

@@ -22,4 +22,6 @@ Module map (module -> contract):
     s3_uri          s3:// URI parsing and building
     labels          the labels layout: reviewer decisions as training examples (images + list fragments)
     batch           batch reclassification: the request, the results layout, one result per object, the summary
+    training_recipe the default recipe's size (width, epochs, batch, members, split), the precision
+                    choices, and the optimiser step count a training's hyperparameters ask for
 """

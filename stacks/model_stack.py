@@ -17,7 +17,8 @@ Flow on every deploy::
         (blue/green, all at once + baking period, auto-rollback on 5XX / p99 ModelLatency alarms)
     Application Auto Scaling target tracking on SageMakerVariantInvocationsPerInstance
 
-Where each part is declared: `sourcedir` (which files, their hash, the tarball), `job_identity`
+Where each part is declared: `training_runtime` (will the training finish on the instance type in
+time? synth refuses one it would not), `sourcedir` (which files, their hash, the tarball), `job_identity`
 (the job name and hyperparameters), `framework_images` (the PyTorch image mapping),
 `training_job.TrainingJob` (data upload, SageMaker role, provider, custom resource, gate),
 `serving_endpoint.ServingEndpoint` (model, endpoint config, endpoint, rollback alarms, autoscaling).
@@ -44,8 +45,9 @@ from .log_groups import TRAINING_JOBS_LOG_GROUP, endpoint_log_group_name, sagema
 from .serving_endpoint import ServingEndpoint
 from scones_contracts.source_files import files_sha256
 
-from .sourcedir import DATA_FORMAT, SOURCEDIR_FORMAT, sample_data_files, training_source_files
-from .training_job import TrainingJob
+from .sourcedir import DATA_FORMAT, SOURCEDIR_FORMAT, sample_data_files, sample_image_count, training_source_files
+from .training_job import WAIT_BUDGET_SECONDS, TrainingJob
+from .training_runtime import check_training_fits
 
 
 class ModelStack(Stack):
@@ -59,6 +61,8 @@ class ModelStack(Stack):
         self.endpoint_name = config.endpoint.name
 
         images = FrameworkImages(self, config)
+        # Refuses an instance type the training cannot finish on in time (before anything is declared).
+        self.training_estimate = check_training_fits(config, sample_image_count(), WAIT_BUDGET_SECONDS)
         code_files = training_source_files()
         self.code_hash = files_sha256(code_files, SOURCEDIR_FORMAT)
         self.data_hash = files_sha256(sample_data_files(), DATA_FORMAT)

@@ -41,6 +41,12 @@ def sample_data_files() -> FileList:
     return source_files(SAMPLE_DATA_DIR)
 
 
+def sample_image_count() -> int:
+    """Labelled images in the shipped data set (rows of its train.lst): what the training job trains on."""
+    lst = SAMPLE_DATA_DIR / "train.lst"
+    return sum(1 for line in lst.read_text(encoding="utf-8").splitlines() if line.strip())
+
+
 def sourcedir_bytes(files: FileList) -> bytes:
     return tar_gz_bytes({name: path.read_bytes() for name, path in files})
 

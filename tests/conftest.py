@@ -64,6 +64,6 @@ def tiny_model_path(tmp_path_factory) -> Path:
     from training.pipeline import run_training
     from training.trainer import TrainConfig
 
-    config = TrainConfig(width=8, steps=TINY_STEPS, batch_size=64, threads=1, seed=0, bf16=False)
+    config = TrainConfig(width=8, steps=TINY_STEPS, batch_size=64, threads=1, seed=0, precision="fp32")
     run = run_training(SAMPLE_DATA_DIR, config, tmp_path_factory.mktemp("tiny-model"), log=lambda line: None)
     return Path(run.artifact_path)

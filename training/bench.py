@@ -5,11 +5,19 @@ quality (accuracy, coverage and selective accuracy at the 0.93 threshold, ECE) o
 training run, then serving speed of the resulting artifact: latency of one image on one thread
 through input_fn -> predict_fn -> output_fn (p50/p99), and model throughput at batch 64
 (predict_fn on already-preprocessed tensors).
+
+Training time on a shared machine: the wall time counts other processes' turns too, so the bench
+also reports the process CPU time of the training loop (user + sys, all threads) and the load
+average around it. With the cores to itself, a run keeps its `threads` threads busy (oneDNN's
+OpenMP workers spin between kernels), so its idle wall time is about CPU time / threads; other
+load only adds CPU time (cache misses, spinning while a sibling thread waits for a core), so
+`idle_wall_estimate_s` = CPU time / threads is an upper estimate of the idle wall time.
 """
 from __future__ import annotations
 
 import io
 import json
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -79,10 +87,16 @@ def run_model_bench(data_dir: Path | str = SAMPLE_DATA_DIR, config: TrainConfig 
     with tempfile.TemporaryDirectory(prefix="scones-bench-") as tmp:
         if model_path is None:
             model_dir = Path(out_dir) if out_dir else Path(tmp)
+            load_before = os.getloadavg()
             run = run_training(data_dir, config, model_dir, lst=lst, log=log)
             model_path = run.artifact_path
             results["train_seconds"] = round(run.result.train_seconds, 2)
+            results["train_cpu_seconds"] = round(run.result.train_cpu_seconds, 2)
+            results["idle_wall_estimate_s"] = round(run.result.train_cpu_seconds / max(1, config.threads), 1)
+            results["load_average"] = {"before": [round(v, 2) for v in load_before],
+                                       "after": [round(v, 2) for v in os.getloadavg()]}
             results["train_threads"] = config.threads
+            results["precision"] = run.metadata["precision"]
             results["hyperparameters"] = run.metadata["hyperparameters"]
         metadata = load_metadata(model_path)
         validation = metadata["validation"]
@@ -122,7 +136,14 @@ def run_model_bench(data_dir: Path | str = SAMPLE_DATA_DIR, config: TrainConfig 
 def format_bench(results: dict) -> str:
     lines = ["model bench " + results["model_version"]]
     if "train_seconds" in results:
-        lines.append(f"  training time        {results['train_seconds']:.1f} s on {results['train_threads']} threads")
+        load = results["load_average"]
+        lines += [
+            f"  training time        {results['train_seconds']:.1f} s wall on {results['train_threads']} threads "
+            f"({results['precision']['autocast']}), load average {load['before'][0]:.1f} before, "
+            f"{load['after'][0]:.1f} after",
+            f"  training CPU time    {results['train_cpu_seconds']:.1f} s (user+sys, all threads): idle wall "
+            f"<= ~{results['idle_wall_estimate_s']:.0f} s",
+        ]
     lines += [
         f"  val accuracy         {results['val_accuracy']:.4f} (n={results['n_validation']})",
         f"  coverage @ {results['threshold']:<6g}     {results['coverage']:.4f}",

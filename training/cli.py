@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from scones_contracts.decision import DEFAULT_THRESHOLD, validate_threshold
+from scones_contracts.training_recipe import PRECISIONS
 from training.constants import SAMPLE_DATA_DIR
 
 
@@ -73,7 +74,9 @@ def add_train_arguments(parser: argparse.ArgumentParser, environ: dict[str, str]
     parser.add_argument("--cutmix", type=float, default=defaults.cutmix, help="probability of a CutMix batch (0 = off)")
     parser.add_argument("--ema-decay", type=float, default=defaults.ema_decay, help="weight EMA decay (0 = off)")
     parser.add_argument("--flip-tta", type=_bool, default=defaults.flip_tta, help="average logits over a horizontal flip")
-    parser.add_argument("--bf16", type=_bool, default=defaults.bf16, help="bf16 autocast while training")
+    parser.add_argument("--precision", choices=PRECISIONS, default=defaults.precision,
+                        help="auto: bf16 autocast where the hardware computes bf16 natively (CPU avx512_bf16/AMX, "
+                             "CUDA 8.0+), else fp32; bf16/fp32 force it (default %(default)s)")
     parser.add_argument("--log-every", type=int, default=0, help="epochs between progress lines (0 = ~10 lines)")
     parser.add_argument("--confidence-threshold", type=_threshold, default=DEFAULT_THRESHOLD, metavar="T",
                         help="the routing threshold the validation metrics and the drift baseline are computed at, "
@@ -105,7 +108,7 @@ def config_from_args(args: argparse.Namespace):
     return TrainConfig(width=args.width, members=args.members, epochs=args.epochs, steps=args.steps, batch_size=args.batch_size, lr=args.lr,
                        warmup_fraction=args.warmup_fraction, momentum=args.momentum, weight_decay=args.weight_decay,
                        label_smoothing=args.label_smoothing, crop_padding=args.crop_padding, cutout=args.cutout, cutmix=args.cutmix,
-                       ema_decay=args.ema_decay, flip_tta=args.flip_tta, bf16=args.bf16, seed=args.seed,
+                       ema_decay=args.ema_decay, flip_tta=args.flip_tta, precision=args.precision, seed=args.seed,
                        val_fraction=args.val_fraction, threads=args.threads)
 
 
@@ -121,7 +124,8 @@ def run_train(args: argparse.Namespace) -> int:
     except DatasetError as bad_data:  # a bad folder, list or image: name it, no traceback
         _log(f"scones train: {bad_data}")
         return 2
-    summary = {key: run.report[key] for key in ("model_version", "artifact", "model_dir", "train_seconds")}
+    summary = {key: run.report[key] for key in ("model_version", "artifact", "model_dir", "train_seconds",
+                                                "train_cpu_seconds", "precision")}
     summary["validation"] = {k: run.metadata["validation"][k] for k in ("n", "accuracy", "coverage", "selective_accuracy", "ece")}
     summary["temperature"] = run.metadata["temperature"]
     if args.test_data is not None:
@@ -159,6 +163,35 @@ def run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_bench_recipes(args: argparse.Namespace) -> int:
+    from training.dataset import load_labeled_images
+    from training.recipe_bench import RECIPES, format_summary, run_recipe_bench, summarize
+
+    recipes = args.recipes.split(",") if args.recipes else list(RECIPES)
+    unknown = sorted(set(recipes) - set(RECIPES))
+    if unknown:
+        raise SystemExit(f"scones bench-recipes: unknown recipe(s) {unknown}; known: {sorted(RECIPES)}")
+    if not args.summary_only:
+        data = load_labeled_images(args.data)
+        only = [int(f) for f in args.only_folds.split(",")] if args.only_folds else None
+        run_recipe_bench(data, recipes, args.folds, args.out, only, args.threads, args.precision, log=_log)
+    rows = [json.loads(line) for path in [args.out, *args.merge] for line in Path(path).read_text().splitlines()
+            if line.strip()]
+    summary = summarize([r for r in rows if r["recipe"] in recipes and r["folds"] == args.folds], args.reference)
+    print(format_summary(summary, args.reference))
+    if args.json:
+        print(json.dumps(summary))
+    return 0
+
+
+def run_bench_training(args: argparse.Namespace) -> int:
+    from training.throughput import ISA_PROFILES, main
+
+    argv = ["--profiles", args.profiles or ",".join(ISA_PROFILES), "--repeats", str(args.repeats),
+            "--quiet-wait", str(args.quiet_wait)] + (["--write"] if args.write else [])
+    return main(argv)
+
+
 def run_etl(args: argparse.Namespace) -> int:
     from training.etl import extract_bicycle_motorcycle
 
@@ -194,6 +227,34 @@ def register(subparsers) -> None:
     bench.add_argument("--latency-calls", type=int, default=200)
     bench.add_argument("--json", action="store_true", help="print the results as one JSON line")
     bench.set_defaults(func=run_bench)
+
+    recipes = subparsers.add_parser(
+        "bench-recipes", help="compare training recipes by cross-validation on the development images (long)",
+        description="Cross-validate recipes on the images the default training does not hold out (the demo's "
+                    "held-out images are never used); rows are appended to --out as they finish and the run resumes.")
+    recipes.add_argument("--data", type=Path, default=SAMPLE_DATA_DIR)
+    recipes.add_argument("--recipes", default=None, help="comma-separated names (default: all; see training/recipe_bench.py)")
+    recipes.add_argument("--folds", type=int, default=5, help="K stratified folds (each with its own seed)")
+    recipes.add_argument("--only-folds", default=None, help="run only these fold numbers (e.g. 0,2), to split the work")
+    recipes.add_argument("--threads", type=int, default=1, help="torch threads per run (default 1)")
+    recipes.add_argument("--precision", choices=("auto", "bf16", "fp32"), default=None)
+    recipes.add_argument("--out", type=Path, default=Path("reports/recipes.jsonl"), help="results file (JSONL, appended)")
+    recipes.add_argument("--merge", type=Path, nargs="*", default=[], help="more results files to summarize with --out")
+    recipes.add_argument("--reference", default="r240", help="recipe the paired differences are taken against")
+    recipes.add_argument("--summary-only", action="store_true", help="summarize the results files without training")
+    recipes.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
+    recipes.set_defaults(func=run_bench_recipes)
+
+    speed = subparsers.add_parser(
+        "bench-training", help="training step time per CPU instruction set (the synth-time runtime check's table)",
+        description="Time the recipe's training step under ONEDNN_MAX_CPU_ISA caps standing for each SageMaker "
+                    "instance family, in fp32 and bf16, and the speed-up of 2 threads in a quiet moment.")
+    speed.add_argument("--profiles", default=None, help="comma-separated ISA profiles (default: all)")
+    speed.add_argument("--repeats", type=int, default=3)
+    speed.add_argument("--quiet-wait", type=float, default=600,
+                       help="seconds to wait for a quiet moment before timing 2 threads against 1 (default 600)")
+    speed.add_argument("--write", action="store_true", help="store the table in stacks/data/training_throughput.json")
+    speed.set_defaults(func=run_bench_training)
 
     etl = subparsers.add_parser("etl", help="extract bicycle/motorcycle PNGs + .lst from cifar-100-python.tar.gz")
     etl.add_argument("--archive", type=Path, required=True)

@@ -62,9 +62,11 @@ def build_metadata(result: TrainingResult, fingerprint: dict, data_summary: dict
                    threshold: float = DEFAULT_THRESHOLD) -> dict:
     hyperparameters = asdict(result.config)
     network = result.classifier.network
+    precision = result.precision.as_metadata() if result.precision else None
     return {
         "schema_version": 1,
-        "model_version": model_version(fingerprint["sha256"], hyperparameters),
+        # the resolved precision changes the weights as much as a hyperparameter does
+        "model_version": model_version(fingerprint["sha256"], {**hyperparameters, "resolved_precision": precision}),
         "class_names": list(CLASS_NAMES),
         "input_size": [INPUT_SIZE, INPUT_SIZE],
         "input": {"channels": "RGB", "resize": "squash-bicubic-antialiased", "alpha": "composite-on-white",
@@ -74,6 +76,7 @@ def build_metadata(result: TrainingResult, fingerprint: dict, data_summary: dict
                          "logit_scale": network.members[0].logit_scale, "parameters": count_parameters(network)},
         "temperature": result.classifier.temperature,
         "flip_tta": result.classifier.flip_tta,
+        "precision": precision,
         "threshold": float(threshold),
         "validation": validation_metrics(result, threshold),
         "hyperparameters": hyperparameters,
@@ -127,8 +130,10 @@ def run_training(data_dir: Path | str | list[Path | str], config: TrainConfig, m
         "artifact": str(written_tar) if written_tar else None,
         "model_dir": str(written_dir) if written_dir else None,
         "train_seconds": round(result.train_seconds, 2),
+        "train_cpu_seconds": round(result.train_cpu_seconds, 2),
         "total_seconds": round(time.perf_counter() - started, 2),
         "threads": config.threads,
+        "precision": metadata["precision"],
         "machine": platform.machine(),
         "validation": metadata["validation"],
         "temperature": metadata["temperature"],

@@ -8,6 +8,7 @@ import torch
 
 from tests.training.training_test_support import TINY_CONFIG
 from scones_contracts.classes import CLASS_NAMES
+from scones_contracts.training_recipe import work_of
 from training.dataset import load_labeled_images
 from training.pipeline import run_training
 from training.trainer import TrainConfig, learning_rate, train_classifier
@@ -39,6 +40,9 @@ def test_progress_lines_show_epoch_loss_accuracy_and_time(tiny_run):
     assert all("loss" in line and "val_acc" in line and "elapsed" in line for line in progress)
     assert progress[-1].startswith(f"epoch   {TINY_CONFIG.epochs}/{TINY_CONFIG.epochs}")
     assert tiny_run.result.history[-1]["step"] == TINY_CONFIG.epochs * (800 // TINY_CONFIG.batch_size)
+    # the step count the stack's runtime estimate uses (scones_contracts.training_recipe) is this one
+    assert tiny_run.result.history[-1]["step"] == work_of({"epochs": TINY_CONFIG.epochs,
+                                                           "batch-size": TINY_CONFIG.batch_size}, 1000)["steps"]
 
 
 def test_same_seed_gives_identical_weights_and_artifact_bytes(tmp_path, make_subset):
