@@ -138,7 +138,7 @@ def test_an_unmeasured_or_disturbed_speedup_is_not_credited():
 def test_with_the_measured_table_the_default_trains_in_minutes_and_emulated_bf16_is_slower():
     default = rt.check_training_fits(config(), N_IMAGES, WAIT_BUDGET_SECONDS)
     assert default.instance_type == "ml.m5.xlarge" and default.precision == "fp32"
-    assert default.with_margin < 30 * 60
+    assert default.seconds < 25 * 60  # minutes, even with one-thread CPU times measured under load
     for profile in ("AVX2", "AVX512_CORE", "AVX512_CORE_VNNI"):
         assert rt.step_seconds(profile, "bf16", 1) > rt.step_seconds(profile, "fp32", 1), profile
 
