@@ -13,9 +13,9 @@ Why a Provider-framework custom resource, not a training state machine
     execution - i.e. the same custom resource plus a state machine). The Provider framework
     already brings the waiter state machine (is_complete polling, 1 hour budget), so the state
     machine we would write buys nothing here. The cost: one deploy can wait at most an hour
-    (CloudFormation's custom-resource limit), so a training must finish within it; the default
-    recipe on the sample data took 197-204 s on an idle 2-core machine (measured locally; the
-    default ml.m5.xlarge has 4 vCPUs).
+    (CloudFormation's custom-resource limit), so a training must finish within it: the model
+    stack refuses at synth an instance type on which the estimate (measured step time per
+    instruction set, `training_runtime`) would not fit, and the default one trains in minutes.
 
 Evaluation gate
     The is_complete handler compares metadata.json's validation.accuracy (what the training
