@@ -51,7 +51,8 @@ REQUESTS = [
     ("binary as csv", _png(), {"Content-Type": "text/csv"}),
     ("csv accept", _png(), {"Content-Type": "image/png", "Accept": "text/csv"}),
 ]
-_SOURCE = re.compile(r'File "[^"]*?/(training/[^"]+)"')
+# greedy prefix: the last `/training/` of the path (a checkout may itself sit in a folder named training)
+_SOURCE = re.compile(r'File "[^"]*/(training/[^"/]+)"')
 _ADDRESS = re.compile(r" at 0x[0-9a-f]+>")
 
 
