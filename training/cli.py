@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import sys
+import time
 from pathlib import Path
 
 from scones_contracts.decision import DEFAULT_THRESHOLD, validate_threshold
@@ -165,7 +166,7 @@ def run_bench(args: argparse.Namespace) -> int:
 
 def run_bench_recipes(args: argparse.Namespace) -> int:
     from training.dataset import load_labeled_images
-    from training.recipe_bench import RECIPES, format_summary, run_recipe_bench, summarize
+    from training.recipe_bench import RECIPES, format_report, format_summary, run_recipe_bench, summarize
 
     recipes = args.recipes.split(",") if args.recipes else list(RECIPES)
     unknown = sorted(set(recipes) - set(RECIPES))
@@ -177,8 +178,13 @@ def run_bench_recipes(args: argparse.Namespace) -> int:
         run_recipe_bench(data, recipes, args.folds, args.out, only, args.threads, args.precision, log=_log)
     rows = [json.loads(line) for path in [args.out, *args.merge] for line in Path(path).read_text().splitlines()
             if line.strip()]
-    summary = summarize([r for r in rows if r["recipe"] in recipes and r["folds"] == args.folds], args.reference)
+    rows = [r for r in rows if r["recipe"] in recipes and r["folds"] == args.folds]
+    summary = summarize(rows, args.reference)
     print(format_summary(summary, args.reference))
+    if args.report:
+        command = "scones " + " ".join(sys.argv[1:])
+        args.report.parent.mkdir(parents=True, exist_ok=True)
+        args.report.write_text(format_report(rows, recipes, args.reference, command, time.strftime("%Y-%m-%d")))
     if args.json:
         print(json.dumps(summary))
     return 0
@@ -243,6 +249,8 @@ def register(subparsers) -> None:
     recipes.add_argument("--reference", default="r240", help="recipe the paired differences are taken against")
     recipes.add_argument("--summary-only", action="store_true", help="summarize the results files without training")
     recipes.add_argument("--json", action="store_true", help="also print the summary as one JSON line")
+    recipes.add_argument("--report", type=Path, default=None,
+                         help="also write a Markdown record (command, date, load caveat, summary and per-run table)")
     recipes.set_defaults(func=run_bench_recipes)
 
     speed = subparsers.add_parser(

@@ -215,11 +215,41 @@ def format_summary(summary: dict, reference: str = "r240") -> str:
             return "-"
         return f"{s['mean']:.{digits}f} ± {s['sd']:.{digits}f} [{s['min']:.{digits}f}, {s['max']:.{digits}f}]"
 
+    def paired(s: dict, metric: str) -> str:
+        d = s.get("paired_vs_" + reference, {}).get(metric, {})
+        return f"{d['mean']:+.4f} ± {d['sd']:.4f}" if d.get("n") else "-"
+
     lines = ["| recipe | folds | steps | accuracy | coverage @ threshold | ECE | CPU s per run | "
-             f"accuracy - {reference} (paired) |", "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+             f"accuracy - {reference} (paired) | coverage - {reference} (paired) | ECE - {reference} (paired) |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
     for recipe, s in summary.items():
-        paired = s.get("paired_vs_" + reference, {}).get("accuracy", {})
-        diff = f"{paired['mean']:+.4f} ± {paired['sd']:.4f}" if paired.get("n") else "-"
         lines.append(f"| {recipe} | {len(s['folds'])} | {'/'.join(map(str, s['steps']))} | {cell(s['accuracy'])} | "
-                     f"{cell(s['coverage'])} | {cell(s['ece'])} | {s['cpu_seconds'].get('mean', 0):.0f} | {diff} |")
+                     f"{cell(s['coverage'])} | {cell(s['ece'])} | {s['cpu_seconds'].get('mean', 0):.0f} | "
+                     f"{paired(s, 'accuracy')} | {paired(s, 'coverage')} | {paired(s, 'ece')} |")
     return "\n".join(lines)
+
+
+def format_report(rows: list[dict], recipes: list[str], reference: str, command: str, written: str) -> str:
+    """The recorded comparison: what ran (command, date), how loaded the machine was, and the table.
+    Wall times on a shared machine count other processes' turns: compare recipes by CPU time and steps."""
+    chosen = [r for r in rows if r["recipe"] in recipes]
+    loads = [r[k] for r in chosen for k in ("load_before", "load_after") if r.get(k) is not None]
+    lines = [f"# Training recipes compared by cross-validation ({written})", "",
+             f"Command: `{command}`", "",
+             f"{len(chosen)} runs of {len({r['fold'] for r in chosen})} folds x {len(recipes)} recipes "
+             f"({os.cpu_count()} cores; torch threads per run: "
+             f"{', '.join(sorted({str(r['threads']) for r in chosen}))}; precision: "
+             f"{', '.join(sorted({str(r['precision']) for r in chosen}))}).", "",
+             "Load caveat: the machine was shared with other work (1-minute load average "
+             + (f"{min(loads):.1f} to {max(loads):.1f}" if loads else "not recorded")
+             + " around the runs), so wall times are mostly other processes' turns; compare recipes by "
+             "steps and process CPU time (user + sys, all threads; contention inflates it too).", "",
+             format_summary(summarize(chosen, reference), reference), "",
+             "Per run:", "",
+             "| recipe | fold | seed | steps | accuracy | coverage | ECE | CPU s | wall s | threads | load |",
+             "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |"]
+    for r in sorted(chosen, key=lambda r: (recipes.index(r["recipe"]), r["fold"])):
+        lines.append(f"| {r['recipe']} | {r['fold']} | {r['seed']} | {r['steps']} | {r['accuracy']:.4f} | "
+                     f"{r['coverage']:.4f} | {r['ece']:.4f} | {r['cpu_seconds']:.0f} | {r['wall_seconds']:.0f} | "
+                     f"{r['threads']} | {r['load_before']:.1f}->{r['load_after']:.1f} |")
+    return "\n".join(lines) + "\n"

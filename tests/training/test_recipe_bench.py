@@ -97,3 +97,19 @@ def test_summary_statistics_and_paired_differences_are_computed_by_hand():
 def test_every_recipe_is_a_valid_train_config():
     for name, overrides in RECIPES.items():
         TrainConfig(**overrides)  # raises TypeError on a misspelt field
+
+
+def test_the_recorded_report_states_the_command_date_load_and_paired_differences():
+    from training.recipe_bench import format_report
+
+    def run(recipe, fold, accuracy, coverage, ece):
+        return {**_row(recipe, fold, accuracy, coverage, ece), "seed": 100 + fold, "threads": 1, "precision": "bf16",
+                "wall_seconds": 99.0, "load_before": 3.5 + fold, "load_after": 12.25}
+    rows = [run("r240", f, 0.90 + f / 100, 0.60, 0.05) for f in range(3)] + \
+           [run("new", f, 0.91 + f / 100, 0.62, 0.04) for f in range(3)] + [run("excluded", 0, 0.5, 0.5, 0.5)]
+    report = format_report(rows, ["r240", "new"], "r240", "scones bench-recipes --folds 3", "2026-11-30")
+    assert report.startswith("# Training recipes compared by cross-validation (2026-11-30)")
+    assert "`scones bench-recipes --folds 3`" in report and "load average 3.5 to 12.2" in report
+    assert "| new | 3 | 100 |" in report and "| +0.0100 ± 0.0000 | +0.0200 ± 0.0000 | -0.0100 ± 0.0000 |" in report
+    assert "| new | 2 | 102 | 100 | 0.9300 | 0.6200 | 0.0400 | 30 | 99 | 1 | 5.5->12.2 |" in report
+    assert "excluded" not in report  # only the compared recipes
