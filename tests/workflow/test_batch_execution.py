@@ -134,6 +134,15 @@ def test_routing_events_exactly_one_per_routed_object_only_when_asked(aws):
         assert event["detail"]["label"] == "bicycle"
     event_ids = {r.routing_event_id for r in results_of(aws, "publish").values() if r.outcome == "routed"}
     assert None not in event_ids and len(event_ids) == 3
+    # Non-vacuous IAM check: the batch machine's own calls (ItemReader, ResultWriter, quarantine,
+    # Lambda tasks, PutEvents) were attributed to its role and checked, none denied (the fixture).
+    by_machine = {(c.call.service, c.call.operation) for c in aws.iam.checked
+                  if c.principal.kind == "state machine" and c.principal.name.endswith("batch-reclassification")}
+    assert {("s3", "ListObjectsV2"), ("s3", "PutObject"), ("s3", "CopyObject"), ("lambda", "Invoke"),
+            ("events", "PutEvents")} <= by_machine, by_machine
+    by_summary = {(c.call.service, c.call.operation) for c in aws.iam.checked
+                  if c.principal.kind == "function" and c.principal.name.startswith("lambdas.batch_summary.")}
+    assert {("s3", "GetObject"), ("s3", "PutObject")} <= by_summary, by_summary
 
 
 def test_failures_within_the_tolerated_percentage_succeed_and_are_listed(aws):
