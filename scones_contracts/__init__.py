@@ -8,7 +8,8 @@ is bundled as-is into every Lambda asset and into the SageMaker source directory
 Module map (module -> contract):
     classes         the model's class names, in output order
     decision        the default confidence threshold, its one validity range, the confidence rule
-    events          the routing event (source, detail-type, fields) and the review messages
+    events          the events on the routing bus (source, detail-types, fields) and the outcomes
+    review          the human review item, its reasons and statuses, the decision, the audit sample
     metrics         the metric namespace default, metric and dimension names
     endpoint        the endpoint's variant name ("AllTraffic") and request/response content types
     capture         the SageMaker data-capture layout: keys, file names, one JSONL line

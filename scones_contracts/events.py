@@ -1,24 +1,33 @@
-"""What the workflow tells the rest of the business: the routing event and the review messages.
+"""What the workflow tells the rest of the business: the events on the routing bus, and the outcome
+of each uploaded image.
 
-The state machine (stacks/state_machine.py) builds both from these names; consumers (the courier
-dispatch rule on the routing bus, the human-review tool on the review queue, the local runtime and
-the tests) read them by these names.
+The state machine (stacks/state_machine.py, stacks/review_steps.py) builds the events from these
+names; consumers (the courier dispatch rule on the routing bus, the driver app, the local runtime
+and the tests) read them by these names. Every event has source "scones.vehicle-classifier".
 
-Routing event (EventBridge, on the routing bus)::
+"Vehicle Classified" (a driver is routed)::
 
-    source       "scones.vehicle-classifier"
-    detail-type  "Vehicle Classified"
-    detail       {"bucket", "key", "etag", "version_id", "label", "confidence", "threshold",
-                  "model_version", "idempotency_key": "<key>#<etag>", "execution_id"}
+    {"bucket", "key", "etag", "version_id", "label", "confidence", "threshold", "model_version",
+     "decided_by", "model_label", "model_confidence", "idempotency_key": "<key>#<etag>", "execution_id"}
 
-Review message (SQS review queue; `reason` tells the two kinds apart)::
+    decided_by "model": the model was confident; label == model_label, confidence == model_confidence.
+    decided_by "reviewer": a human chose `label` (bicycle or motorcycle); model_label and
+    model_confidence (= confidence) are the model's own guess, for comparison; all three and threshold
+    and model_version are null when the model never answered (a processing failure).
 
-    low_confidence     {"reason", "bucket", "key", "etag", "label", "confidence", "threshold",
-                        "probabilities", "model_version", "execution_id"}
-    processing_failed  {"reason", "bucket", "key", "etag", "error", "cause", "execution_id"}
+"Photo Rejected" (a reviewer found no usable vehicle photo: the driver app asks for a new one)::
 
-Outcome of one uploaded image (the execution's output `outcome`, and `scones run`'s lines):
-routed, review, quarantined, or failed (the execution failed; a processing_failed message was sent).
+    {"bucket", "key", "etag", "version_id", "reason_code": "rejected_by_reviewer", "note", "review_id",
+     "quarantine_key", "idempotency_key", "execution_id"}
+
+"Review Expired" (nobody decided within review_timeout_hours; the image is kept where it was)::
+
+    {"bucket", "key", "etag", "version_id", "review_id", "reason", "idempotency_key", "execution_id"}
+
+Outcome of one uploaded image (the execution's output `outcome`, and `scones run`'s lines): routed
+(with decided_by), quarantined (serialize refused the image, or a reviewer rejected it:
+reason_code "rejected_by_reviewer"), review_expired, or failed (the execution failed). The local
+runtime also reports `review` for an image still waiting for a reviewer when it stops watching.
 
 EventBridge delivers an upload event at least once, and each delivery starts an execution. The
 first execution to claim the object version (key + version id, or ETag) decides its outcome; any
@@ -29,27 +38,39 @@ from __future__ import annotations
 
 ROUTING_EVENT_SOURCE = "scones.vehicle-classifier"
 ROUTING_EVENT_DETAIL_TYPE = "Vehicle Classified"
+PHOTO_REJECTED_DETAIL_TYPE = "Photo Rejected"
+REVIEW_EXPIRED_DETAIL_TYPE = "Review Expired"
+
+DECIDED_BY_MODEL = "model"
+DECIDED_BY_REVIEWER = "reviewer"
+
 ROUTING_EVENT_FIELDS: tuple[str, ...] = (
     "bucket", "key", "etag", "version_id", "label", "confidence", "threshold", "model_version",
+    "decided_by", "model_label", "model_confidence", "idempotency_key", "execution_id",
+)
+PHOTO_REJECTED_FIELDS: tuple[str, ...] = (
+    "bucket", "key", "etag", "version_id", "reason_code", "note", "review_id", "quarantine_key",
     "idempotency_key", "execution_id",
 )
-
-REVIEW_LOW_CONFIDENCE = "low_confidence"
-REVIEW_PROCESSING_FAILED = "processing_failed"
-REVIEW_MESSAGE_FIELDS: dict[str, tuple[str, ...]] = {
-    REVIEW_LOW_CONFIDENCE: ("reason", "bucket", "key", "etag", "label", "confidence", "threshold",
-                            "probabilities", "model_version", "execution_id"),
-    REVIEW_PROCESSING_FAILED: ("reason", "bucket", "key", "etag", "error", "cause", "execution_id"),
+REVIEW_EXPIRED_FIELDS: tuple[str, ...] = (
+    "bucket", "key", "etag", "version_id", "review_id", "reason", "idempotency_key", "execution_id",
+)
+EVENT_FIELDS: dict[str, tuple[str, ...]] = {
+    ROUTING_EVENT_DETAIL_TYPE: ROUTING_EVENT_FIELDS,
+    PHOTO_REJECTED_DETAIL_TYPE: PHOTO_REJECTED_FIELDS,
+    REVIEW_EXPIRED_DETAIL_TYPE: REVIEW_EXPIRED_FIELDS,
 }
 
 OUTCOME_ROUTED = "routed"
-OUTCOME_REVIEW = "review"
 OUTCOME_QUARANTINED = "quarantined"
+OUTCOME_REVIEW_EXPIRED = "review_expired"
 OUTCOME_FAILED = "failed"
-OUTCOMES: tuple[str, ...] = (OUTCOME_ROUTED, OUTCOME_REVIEW, OUTCOME_QUARANTINED, OUTCOME_FAILED)
+OUTCOME_REVIEW = "review"  # local runtime only: still waiting for a reviewer when it stopped watching
+OUTCOMES: tuple[str, ...] = (OUTCOME_ROUTED, OUTCOME_QUARANTINED, OUTCOME_REVIEW_EXPIRED, OUTCOME_FAILED,
+                             OUTCOME_REVIEW)
 OUTCOME_DUPLICATE = "duplicate"  # an execution started by a redelivered upload event
 
 
 def idempotency_key(key: str, etag: str) -> str:
-    """What a consumer deduplicates routing events on: one object version is routed once."""
+    """What a consumer deduplicates events on: one object version is routed (or rejected) once."""
     return f"{key}#{etag}"

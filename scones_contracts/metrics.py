@@ -13,6 +13,7 @@ DEFAULT_NAMESPACE = "SconesUnlimited"
 SERVICE_DIMENSION = "service"
 MODEL_VERSION_DIMENSION = "ModelVersion"
 REASON_CODE_DIMENSION = "ReasonCode"
+REVIEW_REASON_DIMENSION = "ReviewReason"  # scones_contracts.review.REVIEW_REASONS
 ENDPOINT_DIMENSION = "EndpointName"
 
 # serialize
@@ -27,6 +28,18 @@ ENDPOINT_LATENCY_MS = "EndpointLatencyMs"
 TOP_CONFIDENCE = "TopConfidence"
 CONFIDENT_PREDICTIONS = "ConfidentPredictions"
 LOW_CONFIDENCE_PREDICTIONS = "LowConfidencePredictions"
+# human review (every one in the dimension set [service, ReviewReason]); open_review:
+REVIEW_ITEMS_OPENED = "ReviewItemsOpened"
+# expire_review:
+REVIEWS_EXPIRED = "ReviewsExpired"
+# review API, one record per decision:
+REVIEWS_DECIDED = "ReviewsDecided"
+REVIEW_DECISION_SECONDS = "ReviewDecisionSeconds"  # created_at -> decided_at
+# low_confidence items the reviewer labelled bicycle/motorcycle: 1 if the reviewer chose the model's label
+REVIEWER_AGREED_WITH_MODEL = "ReviewerAgreedWithModel"
+# audit items: 1 if the automatic routing was right (the reviewer chose the model's label; a reject counts as wrong)
+AUDIT_MODEL_CORRECT = "AuditModelCorrect"
+LABELLED_EXAMPLES = "LabelledExamplesWritten"
 # drift check
 CAPTURED_RECORDS = "CapturedRecords"
 CAPTURE_BAD_RECORDS = "CaptureBadRecords"

@@ -15,6 +15,9 @@ from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
 
+from scones_contracts import metrics as metric_names
+from scones_contracts.review import REASON_PROCESSING_FAILED
+
 from .config import SconesConfig
 from .monitoring_metrics import FIVE_MINUTES, MonitoringMetrics, WorkflowTargets
 
@@ -92,21 +95,22 @@ class OperationalAlarms:
         # Every failed or timed-out execution is an uploaded image that was not routed: alarm at once.
         # No executions -> no datapoints -> nothing failed (NOT_BREACHING).
         self._alarm("ExecutionsFailedAlarm", name="workflow-executions-failed",
-                    description="An image-routing execution failed (its image was neither routed nor queued for "
-                                "review). Inspect the failed execution's history in Step Functions.",
+                    description="An image-routing execution failed: its review item could not be written, or a step "
+                                "after a reviewer's decision failed (the decision is in the review table). Inspect "
+                                "the failed execution's history in Step Functions.",
                     metric=wf.state_machine.metric_failed(period=FIVE_MINUTES, statistic="Sum"),
                     threshold=1, comparison=ge, evaluation_periods=1, missing=cw.TreatMissingData.NOT_BREACHING)
         self._alarm("ExecutionsTimedOutAlarm", name="workflow-executions-timed-out",
-                    description=f"An image-routing execution exceeded its {self.config.workflow.execution_timeout_minutes}-"
-                                "minute timeout (typically endpoint retries with backoff). Check the endpoint.",
+                    description=f"An image-routing execution exceeded its {self.config.execution_timeout_seconds} s "
+                                "timeout (the review timeout plus processing_timeout_minutes). Check the endpoint "
+                                "and the review functions.",
                     metric=wf.state_machine.metric_timed_out(period=FIVE_MINUTES, statistic="Sum"),
                     threshold=1, comparison=ge, evaluation_periods=1, missing=cw.TreatMissingData.NOT_BREACHING)
 
         # Lambda errors/throttles: the state machine retries them, so one blip is absorbed (and a run
         # that still fails raises the alarm above at once). Alarm when they persist: in 2 of 3 five-minute
         # periods. No invocations -> no datapoints -> no errors (NOT_BREACHING).
-        for package, fn in (("serialize", wf.serialize_fn), ("classify", wf.classify_fn),
-                            ("check_confidence", wf.check_confidence_fn)):
+        for package, fn in wf.functions():
             title, slug = package.title().replace("_", ""), package.replace("_", "-")
             self._alarm(f"{title}ErrorsAlarm", name=f"{slug}-errors",
                         description=f"The {package} function keeps failing (errors in 2 of the last 3 five-minute "
@@ -121,27 +125,33 @@ class OperationalAlarms:
                         threshold=1, comparison=ge, evaluation_periods=3, datapoints_to_alarm=2,
                         missing=cw.TreatMissingData.NOT_BREACHING)
 
-        # Queues: SQS stops publishing metrics for a queue that has been inactive for six hours even if
-        # messages are still in it, so missing data must neither clear nor raise the alarm: IGNORE keeps
-        # the last state (an unattended DLQ stays in ALARM until it is really drained).
-        max_age = self.config.review.max_age_minutes
-        self._alarm("ReviewQueueAgeAlarm", name="review-queue-age",
-                    description=f"A low-confidence image has waited more than {max_age} minutes for human review.",
-                    metric=wf.review_queue.metric_approximate_age_of_oldest_message(period=FIVE_MINUTES,
-                                                                                    statistic="Maximum"),
-                    threshold=max_age * 60, comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        # Human review. An expired review is a driver nobody routed within review_timeout_hours, and a
+        # processing failure is an image the workflow could not classify (it waits for a human now):
+        # both alarm at once. No reviews -> no datapoints -> nothing wrong (NOT_BREACHING).
+        self._alarm("ReviewsExpiredAlarm", name="reviews-expired",
+                    description=f"A review waited {self.config.review.timeout_hours:g} h (review_timeout_hours) "
+                                "without a decision: its driver was never routed (outcome review_expired, image "
+                                "kept). Add reviewers or check the review console.",
+                    metric=self.metrics.reviews_expired(), threshold=1, comparison=ge, evaluation_periods=1,
+                    missing=cw.TreatMissingData.NOT_BREACHING)
+        self._alarm("ProcessingFailuresAlarm", name="processing-failures",
+                    description="The workflow could not process an image (a step failed after its retries); it waits "
+                                "in the review console with the error. See the execution history.",
+                    metric=self.metrics.review_metric("open_review", metric_names.REVIEW_ITEMS_OPENED,
+                                                      REASON_PROCESSING_FAILED),
+                    threshold=1, comparison=ge, evaluation_periods=1, missing=cw.TreatMissingData.NOT_BREACHING)
+
+        # The trigger DLQ: SQS stops publishing metrics for a queue that has been inactive for six hours
+        # even if messages are still in it, so missing data must neither clear nor raise the alarm: IGNORE
+        # keeps the last state (an unattended DLQ stays in ALARM until it is really drained).
+        self._alarm("TriggerDlqDepthAlarm", name="trigger-dlq-depth",
+                    description="EventBridge could not start the workflow for an upload (after its retries); the "
+                                "upload event is in the trigger DLQ and its image was never processed. Inspect and "
+                                "redrive the messages.",
+                    metric=wf.trigger_dlq.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES,
+                                                                                       statistic="Maximum"),
+                    threshold=0, comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
                     evaluation_periods=1, missing=cw.TreatMissingData.IGNORE)
-        for construct_id, name, queue, what in (
-                ("ReviewDlqDepthAlarm", "review-dlq-depth", wf.review_dlq,
-                 "Review messages were received 5 times without being deleted and moved to the review DLQ."),
-                ("TriggerDlqDepthAlarm", "trigger-dlq-depth", wf.trigger_dlq,
-                 "EventBridge could not start the workflow for an upload (after its retries); the upload "
-                 "event is in the trigger DLQ and its image was never processed.")):
-            self._alarm(construct_id, name=name, description=f"{what} Inspect and redrive the messages.",
-                        metric=queue.metric_approximate_number_of_messages_visible(period=FIVE_MINUTES,
-                                                                                   statistic="Maximum"),
-                        threshold=0, comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD,
-                        evaluation_periods=1, missing=cw.TreatMissingData.IGNORE)
 
     def _endpoint_alarms(self) -> None:
         m = self.metrics

@@ -38,8 +38,8 @@ from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
 from scones_contracts.batch import OUTCOME_SKIPPED, REQUEST_PREFIX, REQUEST_PUBLISH
-from scones_contracts.events import (OUTCOME_QUARANTINED, OUTCOME_REVIEW, OUTCOME_ROUTED, ROUTING_EVENT_DETAIL_TYPE,
-                                     ROUTING_EVENT_SOURCE)
+from scones_contracts.events import (DECIDED_BY_MODEL, OUTCOME_QUARANTINED, OUTCOME_REVIEW, OUTCOME_ROUTED,
+                                     ROUTING_EVENT_DETAIL_TYPE, ROUTING_EVENT_SOURCE)
 
 from .config import SconesConfig
 from .state_machine import ENDPOINT_TRANSIENT_ERRORS, EXECUTION_ID, LAMBDA_TRANSIENT_ERRORS
@@ -260,6 +260,10 @@ class BatchDefinitionBuilder:
                     "confidence": sfn.JsonPath.number_at(f"{d}.confidence"),
                     "threshold": sfn.JsonPath.number_at(f"{d}.threshold"),
                     "model_version": sfn.JsonPath.string_at(f"{d}.model_version"),
+                    # the upload workflow's detail: a batch decision is always the model's
+                    "decided_by": DECIDED_BY_MODEL,
+                    "model_label": sfn.JsonPath.string_at(f"{d}.label"),
+                    "model_confidence": sfn.JsonPath.number_at(f"{d}.confidence"),
                     "idempotency_key": sfn.JsonPath.format("{}#{}", sfn.JsonPath.string_at("$.key"),
                                                            sfn.JsonPath.string_at("$.etag")),
                     "execution_id": sfn.JsonPath.string_at(EXECUTION_ID),

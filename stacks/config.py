@@ -1,8 +1,8 @@
 """The one typed configuration object of the app, read from `cdk.json` context.
 
 `SconesConfig` groups the knobs by concern (`config_groups`: decision, bucket layout, storage,
-endpoint, rollout, framework, training, images, functions, workflow, review, logs, monitoring,
-drift; `config_batch`: batch); each group validates itself. The context keys stay flat: `cdk.json` holds a
+endpoint, rollout, framework, training, images, functions, workflow, logs, monitoring, drift;
+`config_review`: review; `config_batch`: batch); each group validates itself. The context keys stay flat: `cdk.json` holds a
 `"scones": {...}` block of flat keys that overrides the defaults, and `cdk synth -c key=value`
 (or `scones -c key=value ...`) overrides both; CLI values arrive as strings and are parsed to the
 field's type. A bad value fails synth with a message naming the key and what is allowed. The
@@ -24,8 +24,9 @@ from scones_contracts.env import ConfigurationError
 
 from .config_groups import (LOG_RETENTION_NAMES, BucketLayout, DecisionSettings, DriftSettings, EndpointSettings,
                             FrameworkSettings, FunctionSettings, ImageLimits, LogSettings, MonitoringSettings,
-                            ReviewSettings, RolloutSettings, StorageSettings, TrainingSettings, WorkflowSettings, knob)
+                            RolloutSettings, StorageSettings, TrainingSettings, WorkflowSettings, knob)
 from .config_batch import BatchSettings
+from .config_review import ReviewSettings
 
 __all__ = ["CDK_JSON", "CONTEXT_KEY", "ConfigurationError", "LOG_RETENTION_NAMES", "SconesConfig", "config_keys",
            "load_config"]
@@ -59,6 +60,11 @@ class SconesConfig:
         if not re.fullmatch(r"[a-z][a-z0-9-]{1,20}", self.project_name):
             raise ConfigurationError(f"config key 'project_name' = {self.project_name!r} is invalid: allowed "
                                      "2-21 lowercase letters, digits or '-', starting with a letter")
+
+    @property
+    def execution_timeout_seconds(self) -> int:
+        """The state machine's timeout: the longest wait for a reviewer plus the processing around it."""
+        return self.review.timeout_seconds + self.workflow.processing_timeout_minutes * 60
 
     def resource_name(self, suffix: str) -> str:
         """A stable physical name for resources that need one (queues, buses, state machines)."""

@@ -52,7 +52,7 @@ def key_of(group: type, name: str) -> str:
     return next(f.metadata["key"] for f in fields(group) if f.name == name)
 
 
-class _Group:
+class ConfigGroup:
     """What every group shares: checks that name the flat key and the allowed values."""
 
     def _check(self, name: str, ok: bool, allowed: str) -> None:
@@ -65,7 +65,7 @@ class _Group:
 
 
 @dataclass(frozen=True)
-class DecisionSettings(_Group):
+class DecisionSettings(ConfigGroup):
     """When a prediction is routed automatically (the rule and its range: `scones_contracts.decision`)."""
 
     threshold: float = knob("confidence_threshold", DEFAULT_THRESHOLD)
@@ -79,7 +79,7 @@ class DecisionSettings(_Group):
 
 
 @dataclass(frozen=True)
-class BucketLayout(_Group):
+class BucketLayout(ConfigGroup):
     """Where each kind of object lives in the data bucket. Prefixes never overlap: an upload must not
     land where it re-triggers the workflow, and no writer may touch another's objects."""
 
@@ -125,7 +125,7 @@ class BucketLayout(_Group):
 
 
 @dataclass(frozen=True)
-class StorageSettings(_Group):
+class StorageSettings(ConfigGroup):
     """The data bucket's removal policy and lifecycle."""
 
     removal_policy: str = knob("bucket_removal_policy", "retain")  # "destroy" empties and deletes it on destroy
@@ -153,7 +153,7 @@ _INSTANCE_TYPES = f"'ml.<family>.<size>' with family in {CPU_INSTANCE_FAMILIES +
 
 
 @dataclass(frozen=True)
-class EndpointSettings(_Group):
+class EndpointSettings(ConfigGroup):
     """The real-time endpoint: name, CPU instances, autoscaling, data capture."""
 
     name: str = knob("endpoint_name", "scones-vehicle-classifier")
@@ -184,7 +184,7 @@ class EndpointSettings(_Group):
 
 
 @dataclass(frozen=True)
-class RolloutSettings(_Group):
+class RolloutSettings(ConfigGroup):
     """Blue/green endpoint updates (all at once): how long the new fleet takes all traffic while the
     rollback alarms watch it before the old fleet is terminated, and what trips a rollback."""
 
@@ -200,7 +200,7 @@ class RolloutSettings(_Group):
 
 
 @dataclass(frozen=True)
-class FrameworkSettings(_Group):
+class FrameworkSettings(ConfigGroup):
     """The SageMaker PyTorch framework images (training and inference) the model runs in."""
 
     pytorch_version: str = knob("pytorch_inference_version", "2.6.0")
@@ -213,7 +213,7 @@ class FrameworkSettings(_Group):
 
 
 @dataclass(frozen=True)
-class TrainingSettings(_Group):
+class TrainingSettings(ConfigGroup):
     """The training job that runs on deploy, and the evaluation gate after it."""
 
     instance_type: str = knob("training_instance_type", "ml.m5.xlarge")
@@ -252,7 +252,7 @@ class TrainingSettings(_Group):
 
 
 @dataclass(frozen=True)
-class ImageLimits(_Group):
+class ImageLimits(ConfigGroup):
     """What the serialize function accepts and what it passes on (`scones_contracts.images`)."""
 
     max_bytes: int = knob("max_image_bytes", DEFAULT_MAX_IMAGE_BYTES)
@@ -266,34 +266,37 @@ class ImageLimits(_Group):
 
 
 @dataclass(frozen=True)
-class FunctionSettings(_Group):
-    """The workflow Lambdas: memory and the official Powertools layer version they run with."""
+class FunctionSettings(ConfigGroup):
+    """The product Lambdas: memory and the official Powertools layer version they run with."""
 
     serialize_memory_mb: int = knob("serialize_memory_mb", 1024)
     classify_memory_mb: int = knob("classify_memory_mb", 256)
     check_confidence_memory_mb: int = knob("check_confidence_memory_mb", 256)
+    # open_review, expire_review and the review API
+    review_memory_mb: int = knob("review_memory_mb", 256)
     # Powertools for AWS Lambda (Python) v3 layer (publisher account 017000801446); locally and in
     # tests the pip package pinned in pyproject.toml is used instead.
     powertools_layer_version: int = knob("powertools_layer_version", 27)
 
     def __post_init__(self) -> None:
-        for name in ("serialize_memory_mb", "classify_memory_mb", "check_confidence_memory_mb"):
+        for name in ("serialize_memory_mb", "classify_memory_mb", "check_confidence_memory_mb", "review_memory_mb"):
             self._range(name, 128, 10240, " MB")
         self._range("powertools_layer_version", 1, 1000)
 
 
 @dataclass(frozen=True)
-class WorkflowSettings(_Group):
-    """The image-routing state machine, and how long it remembers a delivery it has claimed."""
+class WorkflowSettings(ConfigGroup):
+    """The image-routing state machine. Its timeout is the human-review wait (`review_timeout_hours`)
+    plus `processing_timeout_minutes` for everything else (`SconesConfig.execution_timeout_seconds`)."""
 
-    execution_timeout_minutes: int = knob("execution_timeout_minutes", 15)
+    processing_timeout_minutes: int = knob("processing_timeout_minutes", 15)
     endpoint_max_attempts: int = knob("endpoint_max_attempts", 4)  # classify attempts on throttling / 5xx
     # A claim must outlive every redelivery of its upload event: EventBridge retries for at most
     # the upload rule's maximum event age, and the claiming execution may still be running then.
     delivery_claim_ttl_hours: int = knob("delivery_claim_ttl_hours", 24)
 
     def __post_init__(self) -> None:
-        self._range("execution_timeout_minutes", 1, 60)
+        self._range("processing_timeout_minutes", 1, 60)
         self._range("endpoint_max_attempts", 1, 10)
         self._range("delivery_claim_ttl_hours", UPLOAD_EVENT_MAX_AGE_HOURS + 1, 8760,
                     f" hours (at least the upload rule's maximum event age, {UPLOAD_EVENT_MAX_AGE_HOURS} h, plus "
@@ -301,19 +304,7 @@ class WorkflowSettings(_Group):
 
 
 @dataclass(frozen=True)
-class ReviewSettings(_Group):
-    """The human-review queue: how long a message is kept, and how old it may get before the alarm."""
-
-    queue_retention_days: int = knob("review_queue_retention_days", 14)
-    max_age_minutes: int = knob("review_queue_max_age_minutes", 60)
-
-    def __post_init__(self) -> None:
-        self._range("queue_retention_days", 1, 14, " (SQS limit)")
-        self._range("max_age_minutes", 1, 20160)
-
-
-@dataclass(frozen=True)
-class LogSettings(_Group):
+class LogSettings(ConfigGroup):
     """Every log group of the product."""
 
     retention_days: int = knob("log_retention_days", 30)
@@ -328,7 +319,7 @@ class LogSettings(_Group):
 
 
 @dataclass(frozen=True)
-class MonitoringSettings(_Group):
+class MonitoringSettings(ConfigGroup):
     """Alarms and the namespace of the product's own metrics."""
 
     alarm_email: str = knob("alarm_email", "")
@@ -350,7 +341,7 @@ class MonitoringSettings(_Group):
 
 
 @dataclass(frozen=True)
-class DriftSettings(_Group):
+class DriftSettings(ConfigGroup):
     """The scheduled drift check of captured traffic against the training baseline."""
 
     psi_alarm_threshold: float = knob("drift_psi_alarm_threshold", 0.2)

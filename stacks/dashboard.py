@@ -34,11 +34,10 @@ def operations_dashboard(scope: Construct, *, config: SconesConfig, workflow: Wo
     # alarms are ours).
     facade.add_large_header("Image-routing workflow")
     facade.monitor_step_function(state_machine=wf.state_machine, human_readable_name="Image routing")
-    for name, fn in (("Serialize", wf.serialize_fn), ("Classify", wf.classify_fn),
-                     ("Check confidence", wf.check_confidence_fn), ("Drift check", drift_fn)):
-        facade.monitor_lambda_function(lambda_function=fn, human_readable_name=name, is_iterator=False)
-    facade.monitor_sqs_queue_with_dlq(queue=wf.review_queue, dead_letter_queue=wf.review_dlq,
-                                      human_readable_name="Review queue")
+    for package, fn in wf.functions():
+        facade.monitor_lambda_function(lambda_function=fn, human_readable_name=package.replace("_", " ").capitalize(),
+                                       is_iterator=False)
+    facade.monitor_lambda_function(lambda_function=drift_fn, human_readable_name="Drift check", is_iterator=False)
     facade.monitor_sqs_queue(queue=wf.trigger_dlq, human_readable_name="Upload trigger DLQ")
 
     facade.add_large_header(f"SageMaker endpoint {c.endpoint.name} ({VARIANT_NAME})")

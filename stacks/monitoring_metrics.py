@@ -18,6 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 
 from scones_contracts import metrics as metric_names
 from scones_contracts.endpoint import VARIANT_NAME
+from scones_contracts.review import WAITING_REASONS
 
 from .config import SconesConfig
 from .functions import service_name
@@ -36,16 +37,22 @@ class WorkflowTargets:
     serialize_fn: lambda_.IFunction
     classify_fn: lambda_.IFunction
     check_confidence_fn: lambda_.IFunction
-    review_queue: sqs.IQueue
-    review_dlq: sqs.IQueue
+    open_review_fn: lambda_.IFunction
+    expire_review_fn: lambda_.IFunction
     trigger_dlq: sqs.IQueue
 
     @classmethod
     def of(cls, workflow) -> "WorkflowTargets":
         return cls(state_machine=workflow.state_machine, serialize_fn=workflow.serialize_fn,
                    classify_fn=workflow.classify_fn, check_confidence_fn=workflow.check_confidence_fn,
-                   review_queue=workflow.review_queue, review_dlq=workflow.review_dlq,
+                   open_review_fn=workflow.open_review_fn, expire_review_fn=workflow.expire_review_fn,
                    trigger_dlq=workflow.trigger_dlq)
+
+    def functions(self) -> tuple[tuple[str, lambda_.IFunction], ...]:
+        """(package, function) of every workflow function, in the order the workflow runs them."""
+        return (("serialize", self.serialize_fn), ("classify", self.classify_fn),
+                ("check_confidence", self.check_confidence_fn), ("open_review", self.open_review_fn),
+                ("expire_review", self.expire_review_fn))
 
 
 class MonitoringMetrics:
@@ -71,6 +78,19 @@ class MonitoringMetrics:
         # version, [service, ModelVersion]); [service] is the aggregate over model versions.
         dimensions = {metric_names.SERVICE_DIMENSION: service_name(self.config, "check_confidence")}
         return self.own_metric(metric_name, dimensions, statistic, period, label)
+
+    def review_metric(self, package: str, metric_name: str, reason: str, statistic: str = "Sum",
+                      period: Duration = FIVE_MINUTES, label: str | None = None) -> cw.Metric:
+        # The review functions publish in the dimension set [service, ReviewReason].
+        return self.own_metric(metric_name, {metric_names.SERVICE_DIMENSION: service_name(self.config, package),
+                                             metric_names.REVIEW_REASON_DIMENSION: reason}, statistic, period, label)
+
+    def reviews_expired(self, period: Duration = FIVE_MINUTES) -> cw.MathExpression:
+        """Expired reviews of every waiting reason, summed."""
+        using = {f"e{i}": self.review_metric("expire_review", metric_names.REVIEWS_EXPIRED, reason, period=period)
+                 for i, reason in enumerate(WAITING_REASONS)}
+        return cw.MathExpression(expression=" + ".join(f"FILL({name}, 0)" for name in using), using_metrics=using,
+                                 label="Reviews expired", period=period)
 
     def drift_metric(self, metric_name: str, statistic: str = "Maximum", label: str | None = None) -> cw.Metric:
         # Maximum: a retried run re-publishes the same window's figures, which must not add up.

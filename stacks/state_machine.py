@@ -1,15 +1,16 @@
 """The image-routing state machine, built from typed CDK tasks.
 
-One builder, one small `_create_*_step()` per business step. JSONPath, except the first step:
-claiming the delivery needs the time as a number (the claim's TTL), which no JSONPath intrinsic
-gives, so that one state is JSONata (moto evaluates it through `scones.local.moto_shims`).
+One builder, one small `_create_*_step()` per business step; the human-review states come from
+`review_steps.ReviewStepsBuilder`. JSONPath, except the first step: claiming the delivery needs the
+time as a number (the claim's TTL), which no JSONPath intrinsic gives, so that one state is JSONata
+(moto evaluates it through `scones.local.moto_shims`).
 
     Claim delivery -> (already claimed: Duplicate delivery)
-    Serialize image -> Valid image? -> Classify vehicle -> Check confidence -> Confident?
-        confident     -> Publish routing event -> Routed
-        not confident -> Route to review       -> Sent to review
+    Serialize image -> Valid image? -> Classify vehicle -> Check confidence -> Keep decision -> Confident?
+        confident     -> Publish routing event (decided_by model) -> Audit sample? [-> Open audit review] -> Routed
+        not confident -> Ask for review -> Wait for review (callback) -> routed / rejected / expired (review_steps)
         invalid image -> Quarantine image -> Record quarantine reason -> Quarantined
-        any error     -> Report failure to review -> Processing failed (Fail, error and cause kept)
+        any error     -> Describe failure -> Wait for review (a human can still route the driver)
 """
 from __future__ import annotations
 
@@ -21,16 +22,15 @@ from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
-from aws_cdk import aws_sqs as sqs
 from aws_cdk import aws_stepfunctions as sfn
 from aws_cdk import aws_stepfunctions_tasks as tasks
 from constructs import Construct
 
-from scones_contracts.events import (OUTCOME_DUPLICATE, OUTCOME_QUARANTINED, OUTCOME_REVIEW, OUTCOME_ROUTED,
-                                     REVIEW_LOW_CONFIDENCE, REVIEW_PROCESSING_FAILED, ROUTING_EVENT_DETAIL_TYPE,
-                                     ROUTING_EVENT_SOURCE)
+from scones_contracts.events import (DECIDED_BY_MODEL, OUTCOME_DUPLICATE, OUTCOME_QUARANTINED, OUTCOME_ROUTED,
+                                     ROUTING_EVENT_DETAIL_TYPE, ROUTING_EVENT_SOURCE)
 
 from .config import SconesConfig
+from .review_steps import ReviewStepsBuilder, idempotency_key, object_fields
 
 # Errors of the Lambda service itself (not of our code) that are worth another attempt.
 LAMBDA_TRANSIENT_ERRORS = [
@@ -62,8 +62,9 @@ class WorkflowResources:
     serialize_fn: lambda_.IFunction
     classify_fn: lambda_.IFunction
     check_confidence_fn: lambda_.IFunction
+    open_review_fn: lambda_.IFunction
+    expire_review_fn: lambda_.IFunction
     routing_bus: events.IEventBus
-    review_queue: sqs.IQueue
 
 
 class ImageRoutingStateMachineBuilder:
@@ -75,18 +76,23 @@ class ImageRoutingStateMachineBuilder:
         self.r = resources
 
     def build(self) -> sfn.IChainable:
-        failure = self._create_failure_path()
+        # After a reviewer decided, a failure ends here: never in a second review (review_steps).
+        failed = sfn.Fail(self.scope, "Processing failed", error_path="$.error.Error", cause_path="$.error.Cause")
+        self.review = ReviewStepsBuilder(
+            self.scope, self.config, bucket=self.r.bucket, routing_bus=self.r.routing_bus,
+            open_review_fn=self.r.open_review_fn, expire_review_fn=self.r.expire_review_fn, failed=failed,
+            lambda_step=self._lambda_step, retry_lambda=self._retry_lambda, retry_integration=self._retry_integration)
+        failure = self.review.describe_failure()
         claim = self._create_claim_step(failure)
         quarantine = self._create_quarantine_path(failure)
         serialize = self._create_serialize_step(failure)
         classify = self._create_classify_step(failure)
         check = self._create_check_confidence_step(failure)
         routed = self._create_routing_path(failure)
-        review = self._create_review_path(failure)
         confident = (
             sfn.Choice(self.scope, "Confident enough?")
             .when(sfn.Condition.boolean_equals("$.decision.confident", True), routed)
-            .otherwise(review)
+            .otherwise(self.review.ask_for_review())
         )
         valid = (
             sfn.Choice(self.scope, "Valid image?")
@@ -97,7 +103,7 @@ class ImageRoutingStateMachineBuilder:
 
     # -- steps ---------------------------------------------------------------------------------
     def _lambda_step(self, name: str, fn: lambda_.IFunction, payload: dict, result_path: str,
-                     failure: sfn.IChainable) -> tasks.LambdaInvoke:
+                     failure: sfn.IChainable, error_path: str = "$.error") -> tasks.LambdaInvoke:
         step = tasks.LambdaInvoke(
             self.scope, name,
             lambda_function=fn,
@@ -107,9 +113,8 @@ class ImageRoutingStateMachineBuilder:
             result_path=result_path,
             task_timeout=sfn.Timeout.duration(Duration.seconds(60)),
         )
-        step.add_retry(errors=LAMBDA_TRANSIENT_ERRORS, interval=Duration.seconds(1), backoff_rate=2,
-                       max_attempts=3, max_delay=Duration.seconds(20), jitter_strategy=sfn.JitterType.FULL)
-        step.add_catch(failure, errors=["States.ALL"], result_path="$.error")
+        self._retry_lambda(step)
+        step.add_catch(failure, errors=["States.ALL"], result_path=error_path)
         return step
 
     def _create_claim_step(self, failure: sfn.IChainable) -> tasks.DynamoPutItem:
@@ -181,11 +186,13 @@ class ImageRoutingStateMachineBuilder:
             {"classification": sfn.JsonPath.object_at("$.classification")},
             "$.decision", failure,
         )
-        # Drop the image bytes and envelopes: what follows needs only the decision.
-        # The key/ETag serialize actually read (the event's key may be URL-encoded, its ETag absent).
+        # Drop the image bytes and envelopes: what follows needs only the decision (and the upload's
+        # format, for the review console). The key/ETag serialize actually read (the event's key may be
+        # URL-encoded, its ETag absent).
         return step.next(sfn.Pass(self.scope, "Keep decision", parameters={
             "bucket.$": "$.decision.bucket", "key.$": "$.decision.key", "etag.$": "$.decision.etag",
-            "version_id.$": "$.decision.version_id", "decision.$": "$.decision",
+            "version_id.$": "$.decision.version_id", "source_format.$": "$.image.source_format",
+            "decision.$": "$.decision",
         }))
 
     def _create_routing_path(self, failure: sfn.IChainable) -> sfn.IChainable:
@@ -197,16 +204,15 @@ class ImageRoutingStateMachineBuilder:
                 source=ROUTING_EVENT_SOURCE,
                 detail_type=ROUTING_EVENT_DETAIL_TYPE,
                 detail=sfn.TaskInput.from_object({
-                    "bucket": sfn.JsonPath.string_at("$.bucket"),
-                    "key": sfn.JsonPath.string_at("$.key"),
-                    "etag": sfn.JsonPath.string_at("$.etag"),
-                    "version_id": sfn.JsonPath.string_at("$.version_id"),
+                    **object_fields(),
                     "label": sfn.JsonPath.string_at(f"{d}.label"),
                     "confidence": sfn.JsonPath.number_at(f"{d}.confidence"),
                     "threshold": sfn.JsonPath.number_at(f"{d}.threshold"),
                     "model_version": sfn.JsonPath.string_at(f"{d}.model_version"),
-                    "idempotency_key": sfn.JsonPath.format("{}#{}", sfn.JsonPath.string_at("$.key"),
-                                                           sfn.JsonPath.string_at("$.etag")),
+                    "decided_by": DECIDED_BY_MODEL,
+                    "model_label": sfn.JsonPath.string_at(f"{d}.label"),
+                    "model_confidence": sfn.JsonPath.number_at(f"{d}.confidence"),
+                    "idempotency_key": idempotency_key(),
                     "execution_id": sfn.JsonPath.string_at(EXECUTION_ID),
                 }),
             )],
@@ -215,41 +221,19 @@ class ImageRoutingStateMachineBuilder:
         )
         self._retry_integration(publish)
         publish.add_catch(failure, errors=["States.ALL"], result_path="$.error")
-        return publish.next(self._decision_outcome("Routed", OUTCOME_ROUTED, {"event_id.$": "$.routing.event_id"}))
-
-    def _create_review_path(self, failure: sfn.IChainable) -> sfn.IChainable:
-        d = "$.decision"
-        send = tasks.SqsSendMessage(
-            self.scope, "Route to review",
-            queue=self.r.review_queue,
-            message_body=sfn.TaskInput.from_object({
-                "reason": REVIEW_LOW_CONFIDENCE,
-                "bucket": sfn.JsonPath.string_at("$.bucket"),
-                "key": sfn.JsonPath.string_at("$.key"),
-                "etag": sfn.JsonPath.string_at("$.etag"),
-                "label": sfn.JsonPath.string_at(f"{d}.label"),
-                "confidence": sfn.JsonPath.number_at(f"{d}.confidence"),
-                "threshold": sfn.JsonPath.number_at(f"{d}.threshold"),
-                "probabilities": sfn.JsonPath.object_at(f"{d}.probabilities"),
-                "model_version": sfn.JsonPath.string_at(f"{d}.model_version"),
-                "execution_id": sfn.JsonPath.string_at(EXECUTION_ID),
-            }),
-            result_selector={"message_id.$": "$.MessageId"},
-            result_path="$.review",
-        )
-        self._retry_integration(send)
-        send.add_catch(failure, errors=["States.ALL"], result_path="$.error")
-        return send.next(self._decision_outcome("Sent to review", OUTCOME_REVIEW, {"message_id.$": "$.review.message_id"}))
-
-    def _decision_outcome(self, name: str, outcome: str, extra: dict[str, str]) -> sfn.Pass:
-        """The execution's output for a classified image: what happened and why."""
-        d = "$.decision"
-        return sfn.Pass(self.scope, name, parameters={
-            "outcome": outcome,
+        routed = sfn.Pass(self.scope, "Routed", parameters={
+            "outcome": OUTCOME_ROUTED, "decided_by": DECIDED_BY_MODEL,
             "bucket.$": "$.bucket", "key.$": "$.key", "etag.$": "$.etag",
             "label.$": f"{d}.label", "confidence.$": f"{d}.confidence", "threshold.$": f"{d}.threshold",
-            "model_version.$": f"{d}.model_version", **extra,
+            "model_label.$": f"{d}.label", "model_confidence.$": f"{d}.confidence",
+            "model_version.$": f"{d}.model_version", "audited.$": f"{d}.audit", "event_id.$": "$.routing.event_id",
         })
+        audit = (
+            sfn.Choice(self.scope, "Audit sample?")
+            .when(sfn.Condition.boolean_equals(f"{d}.audit", True), self.review.audit(routed))
+            .otherwise(routed)
+        )
+        return publish.next(audit)
 
     def _create_quarantine_path(self, failure: sfn.IChainable) -> sfn.IChainable:
         bucket = self.r.bucket
@@ -302,27 +286,10 @@ class ImageRoutingStateMachineBuilder:
             "quarantine_key.$": "$.image.quarantine_key", "reason_key.$": "$.image.reason_key",
         }))
 
-    def _create_failure_path(self) -> sfn.IChainable:
-        """Every Catch lands here: tell a human (the image stays in the bucket), then fail loudly."""
-        failed = sfn.Fail(self.scope, "Processing failed", error_path="$.error.Error", cause_path="$.error.Cause")
-        report = tasks.SqsSendMessage(
-            self.scope, "Report failure to review",
-            queue=self.r.review_queue,
-            message_body=sfn.TaskInput.from_object({
-                "reason": REVIEW_PROCESSING_FAILED,
-                "bucket": sfn.JsonPath.string_at("$.bucket"),
-                "key": sfn.JsonPath.string_at("$.key"),
-                "etag": sfn.JsonPath.string_at("$.etag"),
-                "error": sfn.JsonPath.string_at("$.error.Error"),
-                "cause": sfn.JsonPath.string_at("$.error.Cause"),
-                "execution_id": sfn.JsonPath.string_at(EXECUTION_ID),
-            }),
-            result_selector={"message_id.$": "$.MessageId"},
-            result_path="$.failure_report",
-        )
-        self._retry_integration(report)
-        report.add_catch(failed, errors=["States.ALL"], result_path="$.report_error")
-        return report.next(failed)
+    @staticmethod
+    def _retry_lambda(step: tasks.LambdaInvoke) -> None:
+        step.add_retry(errors=LAMBDA_TRANSIENT_ERRORS, interval=Duration.seconds(1), backoff_rate=2,
+                       max_attempts=3, max_delay=Duration.seconds(20), jitter_strategy=sfn.JitterType.FULL)
 
     @staticmethod
     def _retry_integration(step: sfn.TaskStateBase) -> None:

@@ -1,6 +1,6 @@
-"""The workflow stack: three Lambdas, the review queue, the routing bus, the delivery claims table,
-the state machine, the S3-upload trigger, and the batch-reclassification state machine over the same
-Lambdas (batch_workflow)."""
+"""The workflow stack: the three routing Lambdas, the review table and its two workflow Lambdas
+(open_review, expire_review), the routing bus, the delivery claims table, the state machine, the
+S3-upload trigger, and the batch-reclassification state machine over the same Lambdas (batch_workflow)."""
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy, Stack, Token
@@ -26,6 +26,7 @@ from .data_stack import data_bucket_name, data_object_arn_finding
 from .lambda_bundling import LAMBDA_PYTHON
 from .nag import acknowledge, function_versions_finding
 from .partition import POWERTOOLS_PUBLISHER_ACCOUNT, SUPPORTED_PARTITION, require_supported_region
+from .review_table import review_table
 from .state_machine import (CLAIM_EXPIRY_ATTRIBUTE, CLAIM_PARTITION_KEY, ImageRoutingStateMachineBuilder,
                             WorkflowResources)
 
@@ -51,7 +52,7 @@ class WorkflowStack(Stack):
             f"AWSLambdaPowertoolsPythonV3-python{LAMBDA_PYTHON.replace('.', '')}-arm64:{config.functions.powertools_layer_version}",
         )
 
-        self.review_queue = self._create_review_queue()
+        self.review_table = review_table(self, config)
         self.routing_bus = events.EventBus(self, "RoutingBus", event_bus_name=config.resource_name("routing"))
         self.claims_table = self._create_claims_table()
 
@@ -98,8 +99,9 @@ class WorkflowStack(Stack):
 
         self.check_confidence_fn = self._create_function(
             "CheckConfidence", "check_confidence", config.functions.check_confidence_memory_mb, Duration.seconds(10),
-            {"THRESHOLD": str(config.decision.threshold)},
+            {"THRESHOLD": str(config.decision.threshold), "AUDIT_SAMPLE_RATE": str(config.review.audit_sample_rate)},
         )
+        self._create_review_functions()
 
         self.state_machine = self._create_state_machine()
         self.trigger_rule = self._create_trigger()
@@ -109,21 +111,27 @@ class WorkflowStack(Stack):
             routing_bus=self.routing_bus, make_function=self._create_function)
 
     # ------------------------------------------------------------------------------------------
-    def _create_review_queue(self) -> sqs.Queue:
-        self.review_dlq = sqs.Queue(
-            self, "ReviewDeadLetterQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(14),
+    def _create_review_functions(self) -> None:
+        """open_review writes review items (PutItem only); expire_review expires them (UpdateItem only)."""
+        config, table = self.config, self.review_table
+        self.open_review_fn = self._create_function(
+            "OpenReview", "open_review", config.functions.review_memory_mb, Duration.seconds(10),
+            {
+                "REVIEW_TABLE_NAME": table.table_name,
+                "REVIEW_TIMEOUT_SECONDS": str(config.review.timeout_seconds),
+                "REVIEW_RETENTION_DAYS": str(config.review.retention_days),
+                "INCOMING_PREFIX": config.bucket.incoming_prefix,
+                "QUARANTINE_PREFIX": config.bucket.quarantine_prefix,
+            },
         )
-        return sqs.Queue(
-            self, "ReviewQueue",
-            encryption=sqs.QueueEncryption.SQS_MANAGED,
-            enforce_ssl=True,
-            retention_period=Duration.days(self.config.review.queue_retention_days),
-            visibility_timeout=Duration.minutes(15),
-            dead_letter_queue=sqs.DeadLetterQueue(max_receive_count=5, queue=self.review_dlq),
+        self.open_review_fn.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:PutItem"],
+                                                                   resources=[table.table_arn]))
+        self.expire_review_fn = self._create_function(
+            "ExpireReview", "expire_review", config.functions.review_memory_mb, Duration.seconds(10),
+            {"REVIEW_TABLE_NAME": table.table_name},
         )
+        self.expire_review_fn.add_to_role_policy(iam.PolicyStatement(actions=["dynamodb:UpdateItem"],
+                                                                     resources=[table.table_arn]))
 
     def _create_claims_table(self) -> dynamodb.Table:
         """One item per uploaded object version the workflow has claimed (see the state machine's
@@ -159,8 +167,9 @@ class WorkflowStack(Stack):
 
     def _create_state_machine(self) -> sfn.StateMachine:
         resources = WorkflowResources(
-            bucket=self.bucket, claims_table=self.claims_table, serialize_fn=self.serialize_fn, classify_fn=self.classify_fn,
-            check_confidence_fn=self.check_confidence_fn, routing_bus=self.routing_bus, review_queue=self.review_queue,
+            bucket=self.bucket, claims_table=self.claims_table, serialize_fn=self.serialize_fn,
+            classify_fn=self.classify_fn, check_confidence_fn=self.check_confidence_fn, open_review_fn=self.open_review_fn,
+            expire_review_fn=self.expire_review_fn, routing_bus=self.routing_bus,
         )
         definition = ImageRoutingStateMachineBuilder(self, self.config, resources).build()
         log_group = logs.LogGroup(self, "StateMachineLogs", retention=self.log_retention,
@@ -172,7 +181,8 @@ class WorkflowStack(Stack):
             # 90-day execution history per image, which is the audit trail of every routing decision.
             state_machine_type=sfn.StateMachineType.STANDARD,
             definition_body=sfn.DefinitionBody.from_chainable(definition),
-            timeout=Duration.minutes(self.config.workflow.execution_timeout_minutes),
+            # The longest wait for a reviewer plus the processing around it (config.execution_timeout_seconds).
+            timeout=Duration.seconds(self.config.execution_timeout_seconds),
             tracing_enabled=True,
             logs=sfn.LogOptions(destination=log_group, level=sfn.LogLevel.ALL, include_execution_data=True),
         )
@@ -180,17 +190,19 @@ class WorkflowStack(Stack):
         return machine
 
     def _acknowledge_state_machine_findings(self, machine: sfn.StateMachine) -> None:
-        functions = (self.serialize_fn, self.classify_fn, self.check_confidence_fn)
+        functions = (self.serialize_fn, self.classify_fn, self.check_confidence_fn, self.open_review_fn,
+                     self.expire_review_fn)
         acknowledge(machine, "IAM5",
                     "CDK's LambdaInvoke grant covers '<function-arn>:*', i.e. the versions and aliases of our own "
-                    "three functions and nothing else.",
+                    "five workflow functions and nothing else.",
                     [function_versions_finding(fn) for fn in functions])
         acknowledge(machine, "IAM5",
                     "X-Ray tracing and CloudWatch Logs vended-log delivery actions support no resource-level "
                     "permissions, so AWS requires Resource '*' for them.", ["Resource::*"])
         acknowledge(machine, "IAM5",
-                    "Quarantine copies an uploaded image (read under incoming/) to quarantine/ and writes its reason "
-                    "there; the wildcards are those two prefixes of the data bucket only.",
+                    "Quarantine (of an invalid image, or of one a reviewer rejected) copies an uploaded image (read "
+                    "under incoming/) to quarantine/ and writes its reason there; the wildcards are those two "
+                    "prefixes of the data bucket only.",
                     [data_object_arn_finding(self.config, f"{p}*")
                      for p in (self.config.bucket.incoming_prefix, self.config.bucket.quarantine_prefix)])
 

@@ -6,12 +6,14 @@ Input::
 
 Output (low confidence is an outcome, never an exception)::
 
-    {"confident": bool, "label": top class, "confidence": top probability, "threshold",
+    {"confident": bool, "audit": bool, "label": top class, "confidence": top probability, "threshold",
      "probabilities", "bucket", "key", "etag", "version_id", "model_version"}
 
 `confident` follows `scones_contracts.decision.is_confident` (equal to the threshold counts), and a
 tie for the top probability is never confident: the label reported is then the first of the tied
-labels in payload order.
+labels in payload order. `audit`: a confident decision in the audit sample
+(`scones_contracts.review.is_audit_sample` of the object's idempotency key at the audit rate): it is
+routed as any other AND a reviewer labels it, which measures the live accuracy of automatic routing.
 """
 from __future__ import annotations
 
@@ -20,6 +22,8 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from scones_contracts.decision import is_confident
+from scones_contracts.events import idempotency_key
+from scones_contracts.review import is_audit_sample
 
 from ..shared.payloads import NonBlank, ObjectRef, Probability, StrictModel, parse_payload
 
@@ -42,14 +46,18 @@ def parse_classification(event: Any) -> Classification:
     return parse_payload(event, ConfidencePayload, InvalidClassificationError, "classification payload").classification
 
 
-def decide(classification: Classification, threshold: float) -> dict[str, Any]:
-    """The top class, and whether its probability reaches `threshold` (see the module docstring)."""
+def decide(classification: Classification, threshold: float, audit_rate: float = 0.0) -> dict[str, Any]:
+    """The top class, whether its probability reaches `threshold`, and whether it is audited (see the
+    module docstring)."""
     probabilities = dict(classification.probabilities)
     label = max(probabilities, key=probabilities.__getitem__)
     confidence = probabilities[label]
     tied = sum(1 for p in probabilities.values() if p == confidence) > 1
+    confident = is_confident(confidence, threshold) and not tied
+    sample_key = idempotency_key(classification.key, classification.etag or "")
     return {
-        "confident": is_confident(confidence, threshold) and not tied,
+        "confident": confident,
+        "audit": confident and is_audit_sample(sample_key, audit_rate),
         "label": label,
         "confidence": confidence,
         "threshold": threshold,

@@ -1,7 +1,7 @@
 """check_confidence: decide whether a classification is confident enough to route automatically.
 
 Handler `lambdas.check_confidence.handler.handler`; input, output and the rule: decision.py.
-Environment: THRESHOLD (required; `scones_contracts.decision`'s range).
+Environment: THRESHOLD (required; `scones_contracts.decision`'s range), AUDIT_SAMPLE_RATE (required, 0..1).
 
 Raises (errorType): `InvalidClassificationError` (malformed payload), `ConfigurationError`
 (missing or invalid THRESHOLD).
@@ -30,10 +30,12 @@ logger, metrics, tracer = observability.logger, observability.metrics, observabi
 
 @observability.handler()
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    threshold = Environment().threshold("THRESHOLD")
+    read = Environment()
+    threshold = read.threshold("THRESHOLD")
+    audit_rate = read.number("AUDIT_SAMPLE_RATE", minimum=0.0, maximum=1.0)
     classification = parse_classification(event)
     logger.append_keys(bucket=classification.bucket, image_key=classification.key)
-    result = decide(classification, threshold)
+    result = decide(classification, threshold, audit_rate)
 
     model_version = result["model_version"]
     if model_version:
@@ -49,6 +51,6 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     logger.info(
         "confident prediction" if result["confident"] else "low-confidence prediction: needs human review",
         extra={"label": result["label"], "confidence": result["confidence"], "threshold": threshold,
-               "model_version": model_version},
+               "model_version": model_version, "audit": result["audit"]},
     )
     return result

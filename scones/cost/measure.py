@@ -10,6 +10,9 @@ hostile files (quarantined). It records, per Lambda handler: wall time of the ha
 (the billed duration's local stand-in), AWS API calls it made, bytes and lines it logged and the
 EMF metric series it emitted; per outcome: execution duration and execution-history bytes; the
 model server's per-request latency; and the data-capture record sizes. `scones cost` reads it.
+Images below the confidence threshold wait for a reviewer: after the run, a reviewer agreeing with
+the model decides each one (`scones.local.reviewing`), so those executions end; they are measured
+as outcome `review` (their wait for a person is not part of any bill).
 
 What it is not: Lambda on arm64 in AWS. The handlers ran in-process on this machine's x86 cores,
 against moto's S3 and the local model server; the machine's load is recorded alongside.
@@ -131,7 +134,7 @@ def _executions(workflow) -> list[dict[str, Any]]:
         for execution in page["executions"]:
             description = sfn.describe_execution(executionArn=execution["executionArn"])
             events = sfn.get_execution_history(executionArn=execution["executionArn"], maxResults=1000)["events"]
-            outcome = json.loads(description["output"])["outcome"] if description["status"] == "SUCCEEDED" else "failed"
+            outcome = _outcome(description, events)
             rows.append({
                 "outcome": outcome, "events": len(events),
                 "states_entered": sum(1 for e in events if e["type"].endswith("StateEntered")),
@@ -140,6 +143,16 @@ def _executions(workflow) -> list[dict[str, Any]]:
                 "duration_ms": (events[-1]["timestamp"] - events[0]["timestamp"]).total_seconds() * 1000,
             })
     return rows
+
+
+def _outcome(description: dict[str, Any], events: list[dict[str, Any]]) -> str:
+    """The cost model's outcome: `review` for an execution that waited for a reviewer (whatever the
+    reviewer decided), else the execution's own outcome; `failed` if it did not succeed."""
+    if description["status"] != "SUCCEEDED":
+        return "failed"
+    if any(e.get("taskSubmittedEventDetails", {}).get("resource", "").endswith(".waitForTaskToken") for e in events):
+        return "review"
+    return json.loads(description["output"])["outcome"]
 
 
 def _capture(capture_dir: Path | None) -> dict[str, float]:
@@ -163,6 +176,7 @@ def measure(model: Path, per_class: int, workdir: Path) -> dict[str, Any]:
     """Run the images through the local workflow one at a time; return the measurement document."""
     import boto3
 
+    from scones.local.reviewing import agree_with_the_model
     from scones.local.runtime import LocalWorkflow, list_images
 
     images = workdir / "images"
@@ -181,6 +195,8 @@ def measure(model: Path, per_class: int, workdir: Path) -> dict[str, Any]:
                 started = time.perf_counter()
                 outcomes = list(workflow.run(list_images(images), images, concurrency=1))
                 wall = time.perf_counter() - started
+                # Images below the threshold wait for a reviewer: one who agrees with the model lets them end.
+                agree_with_the_model(workflow.aws)
                 executions = _executions(workflow)
                 latencies = workflow.server.invocation_stats()["latencies_ms"]
                 names = {name: logical for logical, name in workflow.aws.deployed.functions.items()}

@@ -3,9 +3,12 @@
 Contract
     `image_usage(machine, inventory, measurements, mix, assumptions)` returns the expected usage of
     one image (`Counter` of meter -> quantity) over the outcome mix, plus a per-outcome table
-    (transitions, Lambda invocations) for the report. Each outcome is priced by its costliest path
-    (`definition.costliest`): the only path for routed/review/quarantined today; for "failed" the
-    worst case (every retry spent). Meters:
+    (transitions, Lambda invocations) for the report. Paths are grouped by `priced_outcome`: a path
+    through a `.waitForTaskToken` task that takes no Catch is "review" (an image a person decided,
+    whatever they decided); every other path keeps the outcome it ends in. Each outcome is priced by
+    its costliest path (`definition.costliest`) among those that take no Catch (routed: with the
+    audit item, an upper bound; review: a reject, which also quarantines); for "failed" the worst
+    case (every retry spent). Meters:
 
         sfn.executions:<machine>   sfn.transitions:<machine>   sfn.duration_ms:<machine>
         lambda.invocations:<fn>    s3.put   s3.get   sqs.requests   events.custom
@@ -23,7 +26,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from .definition import Path, costliest, paths_by_outcome, token_target, walk
+from .definition import Path, costliest, token_target, walk
 from .inventory import HOURS_PER_MONTH, Inventory, StateMachine
 from .measurements import Measurements
 
@@ -66,6 +69,29 @@ class Assumptions:
             raise ValueError("quarantined_share + failed_share must be within 0..1")
         if not 0 < self.busy_hours_per_day <= 24:
             raise ValueError("busy_hours_per_day must be within (0, 24]")
+
+
+def priced_outcome(path: Path) -> str:
+    """The outcome a path is priced as (see the module docstring)."""
+    clean = not any(step.failed for step in path.steps)
+    if path.outcome != "failed" and clean and any((step.resource or "").endswith(".waitForTaskToken")
+                                                  for step in path.steps):
+        return "review"
+    return path.outcome
+
+
+def paths_by_priced_outcome(paths: list[Path]) -> dict[str, list[Path]]:
+    grouped: dict[str, list[Path]] = {}
+    for path in paths:
+        grouped.setdefault(priced_outcome(path), []).append(path)
+    return grouped
+
+
+def pricing_path(outcome: str, paths: list[Path]) -> Path:
+    """The path `outcome` is priced by: for "failed" the costliest of all (every retry spent), for the
+    others the costliest that takes no Catch (when there is one)."""
+    clean = [p for p in paths if not any(step.failed for step in p.steps)]
+    return costliest(paths if outcome == "failed" else (clean or paths))
 
 
 def outcome_mix(routed_share_of_classified: float, assumptions: Assumptions) -> dict[str, float]:
@@ -180,8 +206,8 @@ def execution_usage(machine: StateMachine, outcome: str | None, inventory: Inven
                     paths: list[Path] | None = None) -> Counter:
     """One execution of `machine` ending in `outcome` (None: its costliest path of all)."""
     all_paths = paths or walk(machine.definition)
-    grouped = paths_by_outcome(all_paths)
-    path = costliest(grouped[outcome] if outcome in grouped else all_paths)
+    grouped = paths_by_priced_outcome(all_paths)
+    path = pricing_path(outcome, grouped[outcome]) if outcome in grouped else costliest(all_paths)
     usage = path_usage(path, inventory, measurements, a, depth)
     usage[f"sfn.executions:{machine.logical_id}"] += 1
     usage[f"sfn.transitions:{machine.logical_id}"] += path.transitions
@@ -199,7 +225,7 @@ def image_usage(machine: StateMachine, inventory: Inventory, measurements: Measu
                 mix: dict[str, float], a: Assumptions) -> tuple[Counter, dict[str, dict[str, Any]]]:
     """Expected usage of one uploaded image, and per outcome: share, transitions, path."""
     paths = walk(machine.definition)
-    grouped = paths_by_outcome(paths)
+    grouped = paths_by_priced_outcome(paths)
     missing = [o for o, share in mix.items() if share > 0 and o not in grouped]
     if missing:
         raise ValueError(f"state machine {machine.logical_id} has no path ending in {missing}; "
@@ -212,7 +238,7 @@ def image_usage(machine: StateMachine, inventory: Inventory, measurements: Measu
         one = execution_usage(machine, outcome, inventory, measurements, a, paths=paths)
         for meter, quantity in one.items():
             expected[meter] += share * quantity
-        chosen = costliest(grouped[outcome])
+        chosen = pricing_path(outcome, grouped[outcome])
         table[outcome] = {
             "share": share, "paths": len(grouped[outcome]), "transitions": chosen.transitions,
             "transitions_range": [min(p.min_transitions for p in grouped[outcome]),

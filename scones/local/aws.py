@@ -1,7 +1,7 @@
 """`LocalAws`: the resources of the synthesized templates, created in moto.
 
 Created from the templates: the data bucket (with its EventBridge notification setting), the SQS
-queues, the event buses, the DynamoDB tables (keys, TTL), the Lambda functions (handler,
+queues, the event buses, the DynamoDB tables (keys, global secondary indexes, TTL), the Lambda functions (handler,
 environment, memory, timeout), the state machines (the upload workflow and the batch
 reclassification: their synthesized definitions, tokens resolved) and the upload rule (its event
 pattern and input transformer). moto's EventBridge cannot target Step Functions, so the rule's
@@ -22,6 +22,9 @@ import boto3
 
 from scones_contracts.batch import BATCH_MACHINE_SUFFIX
 from scones_contracts.events import ROUTING_EVENT_SOURCE
+from scones_contracts.review import STATUS_INDEX, STATUS_PENDING, WAITING_REASONS, review_id
+
+from lambdas.shared.review_store import from_item
 
 from .cfn import Resolver
 from .cloud_assembly import Assembly
@@ -37,7 +40,7 @@ class Deployed:
     bucket: str = ""
     state_machine_arn: str = ""  # the upload workflow's
     batch_state_machine_arn: str = ""
-    review_queue_url: str = ""
+    review_table: str = ""
     routing_bus: str = ""
     routing_capture_queue_url: str = ""
     trigger_queue_url: str = ""
@@ -117,8 +120,6 @@ class LocalAws:
             arn = f"arn:aws:sqs:{self.region}:{ACCOUNT}:{name}"
             self.resolver.register(logical_id, url, Arn=arn, QueueName=name, QueueUrl=url)
             self.deployed.queues[logical_id] = url
-            if logical_id.startswith("ReviewQueue"):
-                self.deployed.review_queue_url = url
 
     def _create_event_buses(self) -> None:
         for logical_id, (_stack, res) in self.assembly.resources("AWS::Events::EventBus").items():
@@ -131,9 +132,12 @@ class LocalAws:
         for logical_id, (_stack, res) in self.assembly.resources("AWS::DynamoDB::Table").items():
             props = self._props(res)
             name = self.resolver.resolve(props.get("TableName", logical_id))
+            indexes = [{k: v for k, v in index.items() if k in ("IndexName", "KeySchema", "Projection")}
+                       for index in props.get("GlobalSecondaryIndexes", [])]
             arn = self.dynamodb.create_table(
                 TableName=name, KeySchema=props["KeySchema"], AttributeDefinitions=props["AttributeDefinitions"],
                 BillingMode=props.get("BillingMode", "PROVISIONED"),
+                **({"GlobalSecondaryIndexes": indexes} if indexes else {}),
                 **({} if props.get("BillingMode") == "PAY_PER_REQUEST" else {"ProvisionedThroughput": {
                     k: int(v) for k, v in props["ProvisionedThroughput"].items()}}),
             )["TableDescription"]["TableArn"]
@@ -143,6 +147,8 @@ class LocalAws:
                     "AttributeName": ttl["AttributeName"], "Enabled": True})
             self.resolver.register(logical_id, name, Arn=arn)
             self.deployed.tables[logical_id] = name
+            if any(index["IndexName"] == STATUS_INDEX for index in indexes):  # the review table's index
+                self.deployed.review_table = name
 
     def _create_functions(self) -> None:
         role_arn = self.iam.create_role(
@@ -153,7 +159,7 @@ class LocalAws:
         environments = {}
         for logical_id, (_stack, res) in self.assembly.resources("AWS::Lambda::Function").items():
             props = self._props(res)
-            if not str(props.get("Handler", "")).endswith(".handler.handler"):
+            if not str(props.get("Handler", "")).startswith("lambdas."):
                 continue  # CDK's own helper functions (e.g. bucket notifications) are not part of the workflow
             variables = self.resolver.resolve(props.get("Environment", {}).get("Variables", {}))
             name = props.get("FunctionName") or logical_id
@@ -207,6 +213,30 @@ class LocalAws:
             "Id": "capture", "Arn": f"arn:aws:sqs:{self.region}:{ACCOUNT}:local-routing-events"}])
 
     # -- run ------------------------------------------------------------------------------------
+    def pending_review(self, execution_arn: str) -> dict[str, Any] | None:
+        """The review item `execution_arn` waits for (pending, with a task token), without the token."""
+        for reason in WAITING_REASONS:
+            found = self.dynamodb.get_item(TableName=self.deployed.review_table, ConsistentRead=True,
+                                           Key={"id": {"S": review_id(execution_arn, reason)}}).get("Item")
+            if found and found["status"]["S"] == STATUS_PENDING and "task_token" in found:
+                return from_item({k: v for k, v in found.items() if k != "task_token"})
+        return None
+
+    def pending_executions(self) -> set[str]:
+        """Execution ARNs that wait for a reviewer (pending items of a waiting reason; one index query)."""
+        found: set[str] = set()
+        query = {"TableName": self.deployed.review_table, "IndexName": STATUS_INDEX,
+                 "KeyConditionExpression": "#s = :p", "ExpressionAttributeNames": {"#s": "status"},
+                 "ExpressionAttributeValues": {":p": {"S": STATUS_PENDING}}}
+        start = None
+        while True:
+            page = self.dynamodb.query(**query, **({"ExclusiveStartKey": start} if start else {}))
+            found.update(item["execution_id"]["S"] for item in page.get("Items", [])
+                         if item["reason"]["S"] in WAITING_REASONS)
+            start = page.get("LastEvaluatedKey")
+            if not start:
+                return found
+
     def execution_input(self, event: dict[str, Any]) -> dict[str, Any]:
         """Apply the upload rule's synthesized input transformer to an S3 'Object Created' event."""
         detail = event.get("detail", {}).get("object", {})

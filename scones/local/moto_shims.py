@@ -35,11 +35,17 @@
    for filter queries, getmoto/moto#7825, catches this case too), so `event_id` became
    `["..."]`. `definite_paths_as_in_aws()` returns the node itself for definite paths; filters,
    wildcards and slices keep moto's (and AWS's) list.
+8. DynamoDB conditional writes: in AWS a condition and its write are one atomic step, so of two
+   reviewers deciding the same review at once exactly one wins. moto checks the condition and then
+   writes, and two threads can interleave between the two. `dynamodb_writes_atomic()` serialises
+   moto's write operations so the check and the write are atomic again.
 """
 from __future__ import annotations
 
 import contextlib
+import functools
 import re
+import threading
 from typing import Iterator
 from unittest import mock
 from urllib.parse import unquote
@@ -135,11 +141,34 @@ def definite_paths_as_in_aws() -> Iterator[None]:
         yield
 
 
+DYNAMODB_WRITES = ("put_item", "update_item", "delete_item", "transact_write_items")
+
+
+@contextlib.contextmanager
+def dynamodb_writes_atomic() -> Iterator[None]:
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+
+    def atomic(method):
+        @functools.wraps(method)
+        def write(*args, **kwargs):
+            with lock:
+                return method(*args, **kwargs)
+        return write
+
+    with contextlib.ExitStack() as stack:
+        for name in DYNAMODB_WRITES:
+            stack.enter_context(mock.patch.object(DynamoDBBackend, name, atomic(getattr(DynamoDBBackend, name))))
+        yield
+
+
 @contextlib.contextmanager
 def local_cloud(on_invoke=None) -> Iterator[None]:
     """moto with the Step Functions interpreter on, real Lambda handlers, and the shims above."""
     from moto import mock_aws
 
     with mock_aws(config=MOTO_CONFIG), route_lambda_invocations(on_invoke), sdk_copy_source_as_in_aws(), \
-            s3_key_length_as_in_aws(), jsonata_in_python(), distributed_map_as_in_aws(), definite_paths_as_in_aws():
+            s3_key_length_as_in_aws(), jsonata_in_python(), distributed_map_as_in_aws(), definite_paths_as_in_aws(), \
+            dynamodb_writes_atomic():
         yield

@@ -138,7 +138,8 @@ def _print_outcome(outcome, as_json: bool) -> None:
         return
     detail = {
         "routed": f"{outcome.label} {outcome.confidence:.3f}" if outcome.confidence is not None else "",
-        "review": f"{outcome.label} {outcome.confidence:.3f} (below threshold)" if outcome.confidence is not None else "",
+        "review": f"{outcome.label} {outcome.confidence:.3f} (below threshold)" if outcome.confidence is not None
+        else outcome.reason or "",
     }.get(outcome.outcome, outcome.reason or "")
     latency = f"{outcome.latency_ms:>8.0f} ms" if outcome.latency_ms is not None else f"{'-':>8}   "
     _say(f"{outcome.outcome:<12} {latency}  {_one_line(outcome.key)}  {_one_line(detail)}")

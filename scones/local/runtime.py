@@ -7,6 +7,8 @@ behind the SageMaker runtime API), points the classify function's boto3 client a
 exactly one `Outcome`: that of the execution that claimed its object version. With duplicate
 deliveries on (EventBridge delivers at least once) each upload event starts two executions; the
 one refused as `duplicate` is counted (`LocalWorkflow.duplicates`), never reported as the file's.
+An image that waits for a human reviewer gets `review` (with the review's reason and the model's
+guess) as soon as its review item is pending.
 """
 from __future__ import annotations
 
@@ -19,7 +21,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from scones_contracts.events import OUTCOME_DUPLICATE, OUTCOMES
+from scones_contracts.events import OUTCOME_DUPLICATE, OUTCOME_REVIEW, OUTCOMES
 
 from .aws import LocalAws
 from .cloud_assembly import synthesize
@@ -36,7 +38,7 @@ class Outcome:
     """What happened to one uploaded file (the `scones run --json` line)."""
 
     key: str
-    outcome: str  # routed | review | quarantined | failed
+    outcome: str  # routed | quarantined | review_expired | failed | review (still waiting for a reviewer)
     label: str | None = None
     confidence: float | None = None
     reason: str | None = None
@@ -219,16 +221,19 @@ class LocalWorkflow:
                     if execution_input["key"] in keys and execution_input["key"] not in done:
                         pending[arn] = execution_input["key"]
                         running[execution_input["key"]] = running.get(execution_input["key"], 0) + 1
+                waiting = aws.pending_executions() if pending else set()
                 for arn, key in list(pending.items()):
                     if key in done:  # past its deadline already: its executions no longer count
                         pending.pop(arn)
                         continue
                     description = aws.sfn.describe_execution(executionArn=arn)
-                    if description["status"] == "RUNNING":
+                    is_waiting = description["status"] == "RUNNING" and arn in waiting
+                    if description["status"] == "RUNNING" and not is_waiting:
                         continue
                     pending.pop(arn)
                     running[key] -= 1
-                    outcome = self._outcome(key, keys[key], description, uploaded_at[key])
+                    outcome = (self._waiting(key, keys[key], arn, uploaded_at[key]) if is_waiting
+                               else self._outcome(key, keys[key], description, uploaded_at[key]))
                     if outcome.outcome == OUTCOME_DUPLICATE:
                         self.duplicates += 1
                     else:
@@ -290,6 +295,17 @@ class LocalWorkflow:
         reason = f"{description.get('error', status)}: {_cause_message(description.get('cause'))}"
         return Outcome(key=key, outcome="failed", reason=reason, latency_ms=latency_ms, source=display_path(source),
                        steps_ms=steps)
+
+    def _waiting(self, key: str, source: Path, execution_arn: str, uploaded_at: float) -> Outcome:
+        """An execution that waits for a reviewer: outcome `review`, with the model's guess (if any)."""
+        item = self.aws.pending_review(execution_arn) or {}
+        reason = item.get("reason")
+        if item.get("error"):
+            reason = f"{reason}: {item['error']}: {_cause_message(item.get('cause'))}"
+        return Outcome(key=key, outcome=OUTCOME_REVIEW, label=item.get("model_label"),
+                       confidence=item.get("confidence"), reason=reason,
+                       latency_ms=round((time.perf_counter() - uploaded_at) * 1000, 1), source=str(source),
+                       steps_ms=self._step_times(execution_arn))
 
     def _step_times(self, execution_arn: str) -> dict[str, float]:
         """Time per task state (serialize/classify/check_confidence) and the rest (orchestration), from history."""

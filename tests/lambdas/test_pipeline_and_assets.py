@@ -69,7 +69,9 @@ def test_real_images_flow_through_serialize_classify_check_confidence(s3, bucket
 PROJECT_PACKAGES = ("lambdas", "scones_contracts", "scones_imaging", "scones", "stacks", "training")
 # The functions with the official Powertools layer get it (and pydantic, which the layer bundles);
 # the others run on the Lambda runtime's boto3 alone.
-LAYERED = {"serialize", "classify", "check_confidence", "batch_summary"}  # on the Powertools layer
+LAYERED = {"serialize", "classify", "check_confidence", "batch_summary", "open_review", "expire_review"}  # on the Powertools layer
+PRODUCT_FUNCTIONS = ["serialize", "classify", "check_confidence", "open_review", "expire_review", "drift",
+                     "training_job", "batch_summary", "endpoint_scaling"]
 
 IMPORT_AS_DEPLOYED = r"""
 import importlib, json, sys
@@ -97,12 +99,10 @@ def deployed_functions(assembly) -> dict[str, tuple[str, Path, dict]]:
 
 
 def test_every_product_function_is_found(assembly):
-    assert set(deployed_functions(assembly)) == {"serialize", "classify", "check_confidence", "drift", "training_job",
-                                                 "batch_summary", "endpoint_scaling"}
+    assert set(deployed_functions(assembly)) == set(PRODUCT_FUNCTIONS)
 
 
-@pytest.mark.parametrize("package", ["serialize", "classify", "check_confidence", "drift", "training_job",
-                                     "batch_summary", "endpoint_scaling"])
+@pytest.mark.parametrize("package", PRODUCT_FUNCTIONS)
 def test_each_asset_imports_its_handler_from_itself_alone(assembly, package, tmp_path):
     handler, asset, _ = deployed_functions(assembly)[package]
     module_name = handler.rsplit(".", 1)[0]

@@ -22,7 +22,7 @@ from scones_contracts.quarantine import quarantine_location
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample" / "cifar100-bicycle-motorcycle"
 FIXTURES = ROOT / "tests" / "fixtures" / "images"
-OUTCOMES = {"routed", "review", "quarantined", "failed"}
+OUTCOMES = {"routed", "review", "quarantined", "review_expired", "failed"}
 
 
 def hostile_files(folder: Path) -> dict[str, str]:
@@ -62,6 +62,11 @@ def nothing_denied(request):
         assert not denials, "\n".join(d.describe() for d in denials)
 
 
+def waiting_reviews(aws) -> list[dict]:
+    """Pending review items of images that wait for a reviewer (low confidence or failed processing)."""
+    return [aws.pending_review(arn) for arn in sorted(aws.pending_executions())]
+
+
 def drain(aws, url: str) -> list[dict]:
     bodies = []
     while True:
@@ -98,8 +103,10 @@ def test_many_images_at_concurrency_8_nothing_lost_no_duplicate_routing(workflow
     routed_keys = [e["detail"]["key"] for e in events]
     assert sorted(routed_keys) == sorted(o.key for o in routed), "one routing event per routed image"
     assert not [k for k, n in Counter(routed_keys).items() if n > 1]
-    review = [m for m in drain(workflow.aws, workflow.aws.deployed.review_queue_url) if m["reason"] == "low_confidence"]
-    assert sorted(m["key"] for m in review) == sorted(o.key for o in outcomes if o.outcome == "review")
+    review = [o for o in outcomes if o.outcome == "review"]
+    assert all(o.reason == "low_confidence" and o.confidence < workflow.config.decision.threshold for o in review)
+    waiting = [item for item in waiting_reviews(workflow.aws) if item["reason"] == "low_confidence"]
+    assert sorted(item["key"] for item in waiting) == sorted(o.key for o in review), "each waits on a review item"
     bucket = workflow.aws.deployed.bucket
     for name in hostile:
         key = f"incoming/hostile/{name}"
@@ -112,7 +119,7 @@ def test_many_images_at_concurrency_8_nothing_lost_no_duplicate_routing(workflow
     # Every kind of call the workflow makes ran under the IAM check as its role (none denied: see nothing_denied).
     assert {(c.principal.kind, f"{c.call.service}:{c.call.operation}") for c in workflow.iam.checked} >= {
         ("state machine", "dynamodb:PutItem"), ("state machine", "lambda:Invoke"), ("state machine", "s3:CopyObject"),
-        ("state machine", "s3:PutObject"), ("state machine", "events:PutEvents"), ("state machine", "sqs:SendMessage"),
+        ("state machine", "s3:PutObject"), ("state machine", "events:PutEvents"), ("function", "dynamodb:PutItem"),
         ("function", "s3:HeadObject"), ("function", "s3:GetObject"), ("function", "sagemaker-runtime:InvokeEndpoint")}
 
 
@@ -138,7 +145,7 @@ def test_duplicate_deliveries_route_each_image_once_and_report_it_once(workflow,
     assert len(quarantined) == 8 and all(o.reason for o in quarantined)
 
 
-def test_injected_endpoint_faults_are_retried_and_then_parked(workflow, tmp_path):
+def test_injected_endpoint_faults_are_retried_and_then_wait_for_a_reviewer(workflow, tmp_path):
     labels = sample_images(tmp_path / "faults", 6)
     files = list_images(tmp_path / "faults")
     workflow.server.set_faults(1.0, "mixed", 0)
@@ -148,11 +155,14 @@ def test_injected_endpoint_faults_are_retried_and_then_parked(workflow, tmp_path
         workflow.server.set_faults(0.0, "mixed", 0)
     assert len(outcomes) == len(labels)
     for outcome in outcomes:
-        assert outcome.outcome == "failed"
-        assert outcome.reason.split(":")[0] in ("EndpointThrottledError", "EndpointUnavailableError"), outcome.reason
+        assert outcome.outcome == "review" and outcome.label is None, outcome
+        reason, error, _ = outcome.reason.split(": ", 2)
+        assert reason == "processing_failed"
+        assert error in ("EndpointThrottledError", "EndpointUnavailableError"), outcome.reason
         assert workflow.aws.s3.head_object(Bucket=workflow.aws.deployed.bucket, Key=outcome.key)  # image kept
-    parked = [m for m in drain(workflow.aws, workflow.aws.deployed.review_queue_url) if m["reason"] == "processing_failed"]
-    assert sorted(m["key"] for m in parked) == sorted(o.key for o in outcomes)
+    parked = {item["key"]: item for item in waiting_reviews(workflow.aws) if item["reason"] == "processing_failed"}
+    assert set(parked) >= {o.key for o in outcomes}
+    assert all(parked[o.key]["error"] in ("EndpointThrottledError", "EndpointUnavailableError") for o in outcomes)
 
 
 def test_partial_faults_are_absorbed_by_retries(workflow, tmp_path):
@@ -166,11 +176,12 @@ def test_partial_faults_are_absorbed_by_retries(workflow, tmp_path):
         workflow.server.set_faults(0.0, "mixed", 0)
     assert len({o.key for o in outcomes}) == len(labels)
     assert workflow.server.invocation_stats()["faults"] > before, "faults were injected"
-    survived = [o for o in outcomes if o.outcome in ("routed", "review")]
+    survived = [o for o in outcomes if o.outcome == "routed" or (o.outcome == "review" and o.label)]
     assert survived, "with 4 attempts per image, retries must rescue images from a 50% fault rate"
     for outcome in outcomes:
-        if outcome.outcome == "failed":
-            assert outcome.reason.startswith("EndpointThrottledError")
+        assert outcome.outcome in ("routed", "review"), outcome
+        if outcome.label is None:  # retries exhausted: waits for a reviewer with the error
+            assert outcome.reason.startswith("processing_failed: EndpointThrottledError")
 
 
 def odd_names(images: Path) -> dict[str, Path]:
@@ -287,11 +298,12 @@ def test_each_image_has_its_own_deadline_and_every_file_is_uploaded(workflow, tm
     assert all(workflow.aws.s3.head_object(Bucket=bucket, Key=o.key) for o in outcomes), "every file was uploaded"
     assert progress and progress[-1].files == 6 and [p.done for p in progress] == sorted(p.done for p in progress)
     assert "files done" in progress[-1].line()
-    # Leave the shared local cloud as found: let the executions the deadline gave up on finish.
+    # Leave the shared local cloud as found: let the executions the deadline gave up on finish (or
+    # wait for a reviewer, as the other tests' low-confidence images do).
     deadline = time.monotonic() + 120
     arn = workflow.aws.deployed.state_machine_arn
-    while workflow.aws.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")["executions"]:
+    while {e["executionArn"] for e in workflow.aws.sfn.list_executions(stateMachineArn=arn, statusFilter="RUNNING")[
+            "executions"]} - workflow.aws.pending_executions():
         assert time.monotonic() < deadline
         time.sleep(0.1)
     drain(workflow.aws, workflow.aws.deployed.routing_capture_queue_url)
-    drain(workflow.aws, workflow.aws.deployed.review_queue_url)

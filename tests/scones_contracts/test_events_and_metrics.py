@@ -6,12 +6,13 @@ from scones_contracts import events
 from scones_contracts.metrics import prediction_metric_name
 
 
-def test_routing_event_and_review_message_fields_are_unique_and_carry_the_object_and_execution():
-    for fields in (events.ROUTING_EVENT_FIELDS, *events.REVIEW_MESSAGE_FIELDS.values()):
+def test_event_fields_are_unique_and_carry_the_object_the_execution_and_an_idempotency_key():
+    assert set(events.EVENT_FIELDS) == {"Vehicle Classified", "Photo Rejected", "Review Expired"}
+    for fields in events.EVENT_FIELDS.values():
         assert len(set(fields)) == len(fields)
-        assert {"bucket", "key", "etag", "execution_id"} <= set(fields)
-    assert set(events.REVIEW_MESSAGE_FIELDS) == {events.REVIEW_LOW_CONFIDENCE, events.REVIEW_PROCESSING_FAILED}
-    assert all(fields[0] == "reason" for fields in events.REVIEW_MESSAGE_FIELDS.values())
+        assert {"bucket", "key", "etag", "version_id", "idempotency_key", "execution_id"} <= set(fields)
+    assert {"decided_by", "model_label", "model_confidence"} <= set(events.ROUTING_EVENT_FIELDS)
+    assert (events.DECIDED_BY_MODEL, events.DECIDED_BY_REVIEWER) == ("model", "reviewer")
 
 
 def test_idempotency_key_is_one_per_object_version():
@@ -20,7 +21,7 @@ def test_idempotency_key_is_one_per_object_version():
 
 
 def test_outcomes():
-    assert events.OUTCOMES == ("routed", "review", "quarantined", "failed")
+    assert events.OUTCOMES == ("routed", "quarantined", "review_expired", "failed", "review")
 
 
 @pytest.mark.parametrize("label, name", [("bicycle", "PredictionsBicycle"), ("motor_cycle", "PredictionsMotorCycle"),

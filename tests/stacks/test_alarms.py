@@ -51,7 +51,8 @@ EXPECTED_ALARMS = {
     "workflow-executions-failed", "workflow-executions-timed-out",
     "serialize-errors", "serialize-throttles", "classify-errors", "classify-throttles",
     "check-confidence-errors", "check-confidence-throttles",
-    "review-queue-age", "review-dlq-depth", "trigger-dlq-depth",
+    "open-review-errors", "open-review-throttles", "expire-review-errors", "expire-review-throttles",
+    "reviews-expired", "processing-failures", "trigger-dlq-depth",
     "endpoint-5xx", "endpoint-model-latency",
     "low-confidence-share", "drift-confidence-psi", "drift-check-errors",
 }
@@ -85,7 +86,10 @@ def test_state_machine_alarms(alarms, workflow, config, suffix, metric):
     assert imported(workflow, dims(props)["StateMachineArn"]) == {"Ref": machine}
 
 
-@pytest.mark.parametrize("package", ["serialize", "classify", "check_confidence"])
+WORKFLOW_FUNCTIONS = ["serialize", "classify", "check_confidence", "open_review", "expire_review"]
+
+
+@pytest.mark.parametrize("package", WORKFLOW_FUNCTIONS)
 @pytest.mark.parametrize("metric, kind", [("Errors", "errors"), ("Throttles", "throttles")])
 def test_lambda_error_and_throttle_alarms(alarms, workflow, config, package, metric, kind):
     props = alarms[config.resource_name(f"{package.replace('_', '-')}-{kind}")]
@@ -98,34 +102,15 @@ def test_lambda_error_and_throttle_alarms(alarms, workflow, config, package, met
     assert imported(workflow, dims(props)["FunctionName"]) == {"Ref": workflow_function(workflow, package)}
 
 
-def test_review_queue_age_alarm(alarms, workflow, config):
-    props = alarms[config.resource_name("review-queue-age")]
-    assert (props["Namespace"], props["MetricName"], props["Statistic"]) == \
-        ("AWS/SQS", "ApproximateAgeOfOldestMessage", "Maximum")
-    assert props["ComparisonOperator"] == "GreaterThanThreshold"
-    assert props["Threshold"] == config.review.max_age_minutes * 60  # the metric is in seconds
-    assert props["TreatMissingData"] == "ignore"
-    queue = logical_id(workflow, "AWS::SQS::Queue", lambda p: "RedrivePolicy" in p)
-    assert imported(workflow, dims(props)["QueueName"]) == {"Fn::GetAtt": [queue, "QueueName"]}
-
-
-@pytest.mark.parametrize("suffix, dlq_prefix", [("review-dlq-depth", "ReviewDeadLetterQueue"),
-                                                ("trigger-dlq-depth", "TriggerDeadLetterQueue")])
-def test_dead_letter_queue_depth_alarms(alarms, workflow, config, suffix, dlq_prefix):
-    props = alarms[config.resource_name(suffix)]
+def test_trigger_dlq_depth_alarm(alarms, workflow, config):
+    props = alarms[config.resource_name("trigger-dlq-depth")]
     assert (props["Namespace"], props["MetricName"], props["Statistic"]) == \
         ("AWS/SQS", "ApproximateNumberOfMessagesVisible", "Maximum")
     assert (props["ComparisonOperator"], props["Threshold"], props["EvaluationPeriods"]) == ("GreaterThanThreshold", 0, 1)
     assert props["TreatMissingData"] == "ignore"  # SQS stops reporting idle queues, even non-empty ones
-    dlq = [k for k, r in workflow["Resources"].items() if r["Type"] == "AWS::SQS::Queue" and k.startswith(dlq_prefix)]
-    assert len(dlq) == 1
+    dlq = [k for k, r in workflow["Resources"].items() if r["Type"] == "AWS::SQS::Queue"]
+    assert len(dlq) == 1 and dlq[0].startswith("TriggerDeadLetterQueue"), "the review queue is gone"
     assert imported(workflow, dims(props)["QueueName"]) == {"Fn::GetAtt": [dlq[0], "QueueName"]}
-
-
-def test_review_dlq_is_the_review_queues_dead_letter_queue(workflow):
-    queue = workflow["Resources"][logical_id(workflow, "AWS::SQS::Queue", lambda p: "RedrivePolicy" in p)]
-    target = queue["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
-    assert target.startswith("ReviewDeadLetterQueue")
 
 
 def test_endpoint_5xx_alarm(template, config):
@@ -231,3 +216,83 @@ def test_drift_check_errors_alarm(alarms, raw, config):
     assert dims(props) == {"FunctionName": {"Ref": drift_fn}}
     assert (props["MetricName"], props["Statistic"], props["Period"]) == ("Errors", "Sum", config.drift.schedule_hours * 3600)
     assert (props["Threshold"], props["EvaluationPeriods"], props["DatapointsToAlarm"]) == (1, 2, 2)
+
+
+# ---------------------------------------------------------------------------- human review
+def run_handlers(workflow: dict, script: str) -> set[tuple[str, str, frozenset]]:
+    """Run `script` with the review functions' deployed environment; (namespace, metric, dimensions) emitted."""
+    env = {}
+    for package in ("open_review", "expire_review"):
+        variables = workflow["Resources"][workflow_function(workflow, package)]["Properties"]["Environment"]["Variables"]
+        env.update({k: v for k, v in variables.items() if isinstance(v, str) and k != "POWERTOOLS_SERVICE_NAME"})
+    proc = subprocess.run([sys.executable, "-c", textwrap.dedent(script)], cwd=ROOT, capture_output=True, text=True,
+                          timeout=120, env={"PATH": "/usr/bin:/bin", "POWERTOOLS_TRACE_DISABLED": "true",
+                                            "AWS_DEFAULT_REGION": "us-east-1", "AWS_ACCESS_KEY_ID": "x",
+                                            "AWS_SECRET_ACCESS_KEY": "x", "REVIEW_TABLE_NAME": "reviews", **env,
+                                            "SERVICES": json.dumps({p: service_of(workflow, p)
+                                                                    for p in ("open_review", "expire_review")})})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    emitted = set()
+    for line in proc.stdout.splitlines():
+        record = json.loads(line) if line.startswith("{") else {}
+        for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
+            for dimension_set in directive["Dimensions"]:
+                for metric in directive["Metrics"]:
+                    emitted.add((directive["Namespace"], metric["Name"],
+                                 frozenset((d, record[d]) for d in dimension_set)))
+    return emitted
+
+
+OPEN_AND_EXPIRE = """
+    import json, os
+    from types import SimpleNamespace
+    import boto3
+    from moto import mock_aws
+    services = json.loads(os.environ["SERVICES"])
+    ctx = SimpleNamespace(function_name="f", function_version="$LATEST", memory_limit_in_mb=256,
+                          invoked_function_arn="arn:aws:lambda:us-east-1:123456789012:function:f",
+                          aws_request_id="req", get_remaining_time_in_millis=lambda: 1000)
+    with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName="reviews", BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}])
+        os.environ["POWERTOOLS_SERVICE_NAME"] = services["open_review"]
+        from lambdas.open_review.handler import handler as open_review
+        os.environ["POWERTOOLS_SERVICE_NAME"] = services["expire_review"]
+        from lambdas.expire_review.handler import handler as expire_review
+        decision = {"label": "bicycle", "confidence": 0.6, "threshold": 0.93, "model_version": "v1",
+                    "probabilities": {"bicycle": 0.6, "motorcycle": 0.4}}
+        for n, (reason, extra) in enumerate([("low_confidence", {"decision": decision}),
+                                             ("processing_failed", {"error": {"Error": "E", "Cause": "c"}})]):
+            request = {"reason": reason, "bucket": "b", "key": f"incoming/{n}.png", "etag": "e",
+                       "version_id": None, **extra}
+            open_review({"request": request, "execution_id": f"x{n}", "task_token": "t"}, ctx)
+            expire_review({"reason": reason, "execution_id": f"x{n}"}, ctx)
+"""
+
+
+@pytest.fixture(scope="module")
+def emitted(workflow):
+    return run_handlers(workflow, OPEN_AND_EXPIRE)
+
+
+def test_reviews_expired_alarm_sums_every_waiting_reason_and_fires_at_once(alarms, emitted, config):
+    props = alarms[config.resource_name("reviews-expired")]
+    assert (props["ComparisonOperator"], props["Threshold"], props["EvaluationPeriods"]) == \
+        ("GreaterThanOrEqualToThreshold", 1, 1)
+    assert props["TreatMissingData"] == "notBreaching"
+    stats = metric_stats(props)
+    assert {s["Metric"]["MetricName"] for s in stats.values()} == {"ReviewsExpired"}
+    assert {dims(s["Metric"])["ReviewReason"] for s in stats.values()} == {"low_confidence", "processing_failed"}
+    assert expression(props) == " + ".join(f"FILL({i}, 0)" for i in sorted(stats))
+    watched = {(s["Metric"]["Namespace"], s["Metric"]["MetricName"], frozenset(dims(s["Metric"]).items()))
+               for s in stats.values()}
+    assert watched <= emitted, f"alarm watches {watched}, handlers emit {sorted(emitted, key=str)}"
+
+
+def test_processing_failures_alarm_watches_the_failure_reviews_open_review_writes(alarms, emitted, config):
+    props = alarms[config.resource_name("processing-failures")]
+    assert (props["MetricName"], props["Statistic"], props["Threshold"]) == ("ReviewItemsOpened", "Sum", 1)
+    assert dims(props)["ReviewReason"] == "processing_failed"
+    assert (props["Namespace"], props["MetricName"], frozenset(dims(props).items())) in emitted

@@ -48,11 +48,10 @@ def test_dashboard_covers_the_workflow(dashboard_metrics, workflow, drift_fn):
     _body, metrics = dashboard_metrics
     names = {(ns, name) for ns, name, _ in metrics}
     assert {("AWS/States", "ExecutionsFailed"), ("AWS/States", "ExecutionsTimedOut"), ("AWS/Lambda", "Errors"),
-            ("AWS/Lambda", "Throttles"), ("AWS/SQS", "ApproximateAgeOfOldestMessage"),
-            ("AWS/SQS", "ApproximateNumberOfMessagesVisible")} <= names
+            ("AWS/Lambda", "Throttles"), ("AWS/SQS", "ApproximateNumberOfMessagesVisible")} <= names
     functions = {d.get("FunctionName") for ns, name, d in metrics if (ns, name) == ("AWS/Lambda", "Errors")}
-    assert functions == {f"<Ref:{workflow_function(workflow, p)}>" for p in ("serialize", "classify", "check_confidence")} | \
-        {f"<Ref:{drift_fn}>"}
+    workflow_functions = ("serialize", "classify", "check_confidence", "open_review", "expire_review")
+    assert functions == {f"<Ref:{workflow_function(workflow, p)}>" for p in workflow_functions} | {f"<Ref:{drift_fn}>"}
     machines = {d.get("StateMachineArn") for ns, name, d in metrics if ns == "AWS/States"}
     assert machines == {f"<Ref:{state_machine(workflow)[0]}>"}
     queues = {d.get("QueueName") for ns, name, d in metrics if ns == "AWS/SQS"}

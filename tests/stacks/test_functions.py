@@ -22,7 +22,8 @@ def test_workflow_functions_arm64_python312_traced_with_own_roles(template, raw)
                  if r["Type"] == "AWS::Lambda::Function" and r["Properties"]["Handler"].endswith(".handler.handler")}
     assert sorted(r["Properties"]["Handler"] for r in functions.values()) == [
         "lambdas.batch_summary.handler.handler", "lambdas.check_confidence.handler.handler",
-        "lambdas.classify.handler.handler", "lambdas.serialize.handler.handler"]
+        "lambdas.classify.handler.handler", "lambdas.expire_review.handler.handler",
+        "lambdas.open_review.handler.handler", "lambdas.serialize.handler.handler"]
     roles = set()
     for resource in functions.values():
         props = resource["Properties"]
@@ -43,5 +44,5 @@ def test_functions_roles_have_no_managed_policies(raw):
 
 def test_log_groups_have_retention(template):
     groups = template.find_resources("AWS::Logs::LogGroup")
-    assert len(groups) == 6  # four functions, the upload workflow, the batch workflow
+    assert len(groups) == 8  # six functions, the upload workflow, the batch workflow
     assert all(g["Properties"]["RetentionInDays"] == 30 for g in groups.values())

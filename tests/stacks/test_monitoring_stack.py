@@ -36,8 +36,8 @@ def standalone_monitoring(context: dict) -> Template:
         serialize_fn=lambda_.Function.from_function_name(scope, "S", "s"),
         classify_fn=lambda_.Function.from_function_name(scope, "C", "c"),
         check_confidence_fn=lambda_.Function.from_function_name(scope, "F", "f"),
-        review_queue=sqs.Queue.from_queue_arn(scope, "Q", "arn:aws:sqs:us-east-1:111111111111:review"),
-        review_dlq=sqs.Queue.from_queue_arn(scope, "D", "arn:aws:sqs:us-east-1:111111111111:review-dlq"),
+        open_review_fn=lambda_.Function.from_function_name(scope, "O", "o"),
+        expire_review_fn=lambda_.Function.from_function_name(scope, "E", "e"),
         trigger_dlq=sqs.Queue.from_queue_arn(scope, "T", "arn:aws:sqs:us-east-1:111111111111:trigger-dlq"),
     )
     return Template.from_stack(MonitoringStack(app, "Monitoring", config=config, workflow=targets))

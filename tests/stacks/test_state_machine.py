@@ -17,9 +17,10 @@ def definition(raw):
 
 def test_every_task_has_retry_and_catch(definition):
     tasks = {name: s for name, s in definition["States"].items() if s["Type"] == "Task"}
-    assert set(tasks) == {"Claim delivery", "Serialize image", "Classify vehicle", "Check confidence", "Publish routing event",
-                          "Route to review", "Quarantine image", "Record quarantine reason",
-                          "Report failure to review"}
+    assert set(tasks) == {"Claim delivery", "Serialize image", "Classify vehicle", "Check confidence",
+                          "Publish routing event", "Open audit review", "Wait for review", "Publish reviewer routing event",
+                          "Quarantine rejected image", "Record rejection", "Publish photo rejected", "Expire review",
+                          "Publish review expired", "Quarantine image", "Record quarantine reason"}
     for name, state in tasks.items():
         assert state.get("Retry"), f"{name} has no Retry"
         assert state.get("Catch"), f"{name} has no Catch"
@@ -34,7 +35,8 @@ def test_the_first_step_claims_the_object_version_once(definition, raw, assembly
     claim = definition["States"]["Claim delivery"]
     assert claim["QueryLanguage"] == "JSONata" and claim["Resource"].endswith(":states:::dynamodb:putItem")
     arguments = claim["Arguments"]
-    table_id, = (k for k, r in raw["Resources"].items() if r["Type"] == "AWS::DynamoDB::Table")
+    table_id, = (k for k, r in raw["Resources"].items()
+                 if r["Type"] == "AWS::DynamoDB::Table" and k.startswith("DeliveryClaims"))
     assert arguments["TableName"] == f"<Ref:{table_id}>"
     assert "$states.input.key & '#'" in arguments["Item"]["object_version"]["S"]
     assert "$states.input.version_id" in arguments["Item"]["object_version"]["S"]
@@ -45,7 +47,7 @@ def test_the_first_step_claims_the_object_version_once(definition, raw, assembly
     assert claim["Output"] == "{% $states.input %}"
     duplicate, failure = claim["Catch"]
     assert duplicate["ErrorEquals"] == ["DynamoDB.ConditionalCheckFailedException"]
-    assert duplicate["Next"] == "Duplicate delivery" and failure["Next"] == "Report failure to review"
+    assert duplicate["Next"] == "Duplicate delivery" and failure["Next"] == "Describe failure"
     assert all("ConditionalCheckFailed" not in " ".join(r["ErrorEquals"]) for r in claim["Retry"])
     assert definition["States"]["Duplicate delivery"]["Parameters"]["outcome"] == "duplicate"
     assert definition["States"]["Duplicate delivery"]["End"] is True
@@ -63,7 +65,8 @@ def test_endpoint_throttling_and_5xx_are_retried_with_backoff(definition):
 def test_outcomes_are_typed_tasks(definition):
     states = definition["States"]
     assert states["Publish routing event"]["Resource"].endswith(":states:::events:putEvents")
-    assert states["Route to review"]["Resource"].endswith(":states:::sqs:sendMessage")
+    assert states["Wait for review"]["Resource"].endswith(":states:::lambda:invoke.waitForTaskToken")
+    assert states["Quarantine rejected image"]["Resource"].endswith(":states:::aws-sdk:s3:copyObject")
     assert states["Quarantine image"]["Resource"].endswith(":states:::aws-sdk:s3:copyObject")
     assert states["Processing failed"] == {"Type": "Fail", "ErrorPath": "$.error.Error", "CausePath": "$.error.Cause"}
     assert states["Valid image?"]["Choices"][0] == {"Variable": "$.image.valid", "BooleanEquals": True,

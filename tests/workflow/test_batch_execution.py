@@ -98,9 +98,9 @@ def test_valid_invalid_and_low_confidence_objects_each_get_one_result(aws):
     assert aws.s3.get_object(Bucket=aws.deployed.bucket, Key="backlog/fleet/notes.png")["Body"].read() == \
         MIXED["backlog/fleet/notes.png"]
 
-    # A backfill dispatches no one: no routing event, no review message, no upload workflow run.
+    # A backfill dispatches no one: no routing event, no review item, no upload workflow run.
     assert drain(aws, aws.deployed.routing_capture_queue_url) == []
-    assert drain(aws, aws.deployed.review_queue_url) == []
+    assert aws.dynamodb.scan(TableName=aws.deployed.review_table)["Items"] == []
     assert aws.sfn.list_executions(stateMachineArn=aws.deployed.state_machine_arn)["executions"] == []
     assert aws.endpoint.calls == 5  # the five valid images, once each
 

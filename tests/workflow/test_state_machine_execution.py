@@ -1,148 +1,51 @@
-"""The SYNTHESIZED state machine, executed by moto's Step Functions interpreter.
+"""The SYNTHESIZED state machine, executed by moto's Step Functions interpreter: the paths without a
+human (routed by the model, quarantined by serialize, retried). The review paths: test_review_callback.py.
 
-Resources come from the templates (scones.local.aws.LocalAws), the three real handlers run
-in-process (scones.local.lambda_hook, scones.local.moto_shims), and the SageMaker endpoint is stubbed at the boto3 level
-(a botocore Stubber on the classify function's client). Assertions are on outputs, messages,
-objects and execution history.
+Assertions are on outputs, events, objects, table items and execution history.
 
-IAM is enforced (scones.local.iam_enforcement): every call the state machine's integrations and
-the handlers make is checked against the synthesized policies of the role it runs as, and a test
-in which any call was denied fails.
+IAM is enforced (tests/workflow/conftest.py, scones.local.iam_enforcement): every call the state
+machine's integrations and the handlers make is checked against the synthesized policies of the role
+it runs as, and a test in which any call was denied fails.
 """
 from __future__ import annotations
 
-import io
 import json
-import time
-from pathlib import Path
 
-import boto3
 import pytest
-from botocore.response import StreamingBody
-from botocore.stub import ANY, Stubber
 
-from lambdas.shared import aws_clients
 from scones.local.aws import LocalAws
-from scones.local.iam_enforcement import enforce_iam
-from scones.local.moto_shims import local_cloud
 from scones_contracts.quarantine import quarantine_location
+from tests.workflow.workflow_support import BICYCLE_PNG, events, finish, review_items, unaudited_key, upload_and_run
 
-FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "images"
-BICYCLE_PNG = (FIXTURES / "bike_s_000682.png").read_bytes()
-
-
-class EndpointStub:
-    """Scripted answers of the SageMaker endpoint, at the boto3 client level."""
-
-    def __init__(self) -> None:
-        self.client = boto3.client("sagemaker-runtime", region_name="us-east-1")
-        self.stubber = Stubber(self.client)
-        self.calls = 0
-
-    def answer(self, probabilities: list[float]) -> None:
-        body = json.dumps(probabilities).encode()
-        self.stubber.add_response("invoke_endpoint", {
-            "Body": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json",
-            "InvokedProductionVariant": "AllTraffic"},
-            {"EndpointName": ANY, "ContentType": "image/png", "Accept": "application/json", "Body": ANY})
-
-    def fail(self, code: str, status: int, **extra) -> None:
-        self.stubber.add_client_error("invoke_endpoint", service_error_code=code, service_message=f"stub {code}",
-                                      http_status_code=status, modeled_fields=extra or None)
+RATE = 0.02  # the default audit_sample_rate the app is synthesized with
 
 
-@pytest.fixture
-def endpoint(monkeypatch):
-    stub = EndpointStub()
-    aws_clients.install("sagemaker-runtime", stub.client)
-    with stub.stubber:
-        yield stub
-    aws_clients.reset_clients()
-
-
-@pytest.fixture
-def deployed(assembly):
-    with local_cloud():
-        local = LocalAws(assembly)
-        local.deploy()
-        yield local
-
-
-@pytest.fixture
-def iam(deployed, assembly):
-    """The IAM check of every call made while the test runs; any denial it did not take fails it."""
-    with enforce_iam(assembly, deployed.resolver) as enforcement:
-        yield enforcement
-    assert not enforcement.denials, "denied by the synthesized policies:\n" + "\n".join(
-        d.describe() for d in enforcement.denials)
-
-
-@pytest.fixture
-def aws(deployed, iam):
-    return deployed
-
-
-def upload_and_run(aws: LocalAws, key: str, body: bytes, timeout: float = 90, tagging: str = "") -> dict:
-    """Upload under incoming/ (with `tagging`, as a driver app may tag it), let the synthesized rule
-    fire, run the execution to its end."""
-    aws.s3.put_object(Bucket=aws.deployed.bucket, Key=key, Body=body, **({"Tagging": tagging} if tagging else {}))
-    started = aws.dispatch_uploads()
-    assert len(started) == 1, "the upload rule matched exactly once"
-    execution_input, arn = started[0]
-    assert execution_input["key"] == key and execution_input["bucket"] == aws.deployed.bucket
-    deadline = time.monotonic() + timeout
-    while True:
-        description = aws.sfn.describe_execution(executionArn=arn)
-        if description["status"] != "RUNNING":
-            break
-        assert time.monotonic() < deadline, f"execution still running after {timeout}s"
-        time.sleep(0.05)
-    history = aws.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
-    description["history"] = history
-    description["entered"] = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
-    return description
-
-
-def messages(aws: LocalAws, url: str) -> list[dict]:
-    found = aws.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10).get("Messages", [])
-    return [json.loads(m["Body"]) for m in found]
-
-
-def test_confident_bicycle_is_routed_with_an_event(aws, endpoint, iam):
+def test_confident_bicycle_is_routed_with_an_event_decided_by_the_model(aws, endpoint, iam):
     endpoint.answer([0.991, 0.009])
-    run = upload_and_run(aws, "incoming/driver 42/bike.png", BICYCLE_PNG)
+    key = unaudited_key(BICYCLE_PNG, RATE, "incoming/driver 42/bike.png")
+    run = upload_and_run(aws, key, BICYCLE_PNG)
     assert run["status"] == "SUCCEEDED"
     output = json.loads(run["output"])
-    assert output["outcome"] == "routed" and output["label"] == "bicycle"
-    assert output["confidence"] == pytest.approx(0.991)
-    events = messages(aws, aws.deployed.routing_capture_queue_url)
-    assert len(events) == 1
-    event = events[0]
+    assert output["outcome"] == "routed" and output["label"] == "bicycle" and output["decided_by"] == "model"
+    assert output["confidence"] == pytest.approx(0.991) and output["audited"] is False
+    found = events(aws)
+    assert len(found) == 1
+    event = found[0]
     assert event["detail-type"] == "Vehicle Classified" and event["source"] == "scones.vehicle-classifier"
-    assert event["detail"]["key"] == "incoming/driver 42/bike.png"
-    assert event["detail"]["label"] == "bicycle" and event["detail"]["threshold"] == pytest.approx(0.93)
-    assert event["detail"]["idempotency_key"].startswith("incoming/driver 42/bike.png#")
-    assert messages(aws, aws.deployed.review_queue_url) == []
-    assert run["entered"] == ["Claim delivery", "Serialize image", "Valid image?", "Classify vehicle", "Check confidence",
-                              "Keep decision", "Confident enough?", "Publish routing event", "Routed"]
+    detail = event["detail"]
+    assert detail["key"] == key and detail["label"] == "bicycle" and detail["threshold"] == pytest.approx(0.93)
+    assert detail["decided_by"] == "model" and detail["model_label"] == "bicycle"
+    assert detail["model_confidence"] == pytest.approx(0.991)
+    assert detail["idempotency_key"].startswith(f"{key}#")
+    assert review_items(aws) == []  # no review, no audit
+    assert run["entered"] == ["Claim delivery", "Serialize image", "Valid image?", "Classify vehicle",
+                              "Check confidence", "Keep decision", "Confident enough?", "Publish routing event",
+                              "Audit sample?", "Routed"]
     # Every call was checked as the role AWS would run it as (none was denied: the fixture says so).
     assert {(c.principal.kind, f"{c.call.service}:{c.call.operation}") for c in iam.checked} == {
         ("state machine", "dynamodb:PutItem"), ("state machine", "lambda:Invoke"),
         ("function", "s3:HeadObject"), ("function", "s3:GetObject"),
         ("function", "sagemaker-runtime:InvokeEndpoint"), ("state machine", "events:PutEvents")}
-
-
-def test_low_confidence_goes_to_human_review(aws, endpoint):
-    endpoint.answer([0.62, 0.38])
-    run = upload_and_run(aws, "incoming/unsure.png", BICYCLE_PNG)
-    assert run["status"] == "SUCCEEDED"
-    assert json.loads(run["output"])["outcome"] == "review"
-    review = messages(aws, aws.deployed.review_queue_url)
-    assert len(review) == 1
-    assert review[0]["reason"] == "low_confidence" and review[0]["key"] == "incoming/unsure.png"
-    assert review[0]["label"] == "bicycle" and review[0]["confidence"] == pytest.approx(0.62)
-    assert review[0]["probabilities"] == {"bicycle": pytest.approx(0.62), "motorcycle": pytest.approx(0.38)}
-    assert messages(aws, aws.deployed.routing_capture_queue_url) == []
 
 
 def test_invalid_image_is_quarantined_with_its_reason_and_kept(aws, endpoint):
@@ -167,6 +70,7 @@ def test_invalid_image_is_quarantined_with_its_reason_and_kept(aws, endpoint):
     assert aws.s3.get_object(Bucket=bucket, Key="incoming/ünïcode broken.png")["Body"].read() == truncated
     assert "Classify vehicle" not in run["entered"]
     assert endpoint.stubber._queue.__len__() == 0  # the endpoint was never called
+    assert review_items(aws) == []
 
 
 def test_a_tagged_invalid_upload_is_quarantined_and_its_tags_stay_with_the_upload(aws, endpoint, iam):
@@ -195,13 +99,14 @@ def test_copying_the_tags_would_be_denied_by_the_synthesized_role(aws, endpoint,
     del definition["States"]["Quarantine image"]["Parameters"]["TaggingDirective"]
     aws.sfn.update_state_machine(stateMachineArn=aws.deployed.state_machine_arn, definition=json.dumps(definition))
     run = upload_and_run(aws, "incoming/tagged.png", BICYCLE_PNG[:100], tagging="driver=42")
-    assert run["status"] == "FAILED" and "not authorized to perform: s3:" in run["cause"]
+    assert run["status"] == "RUNNING" and run["entered"][-1] == "Wait for review"
     denied = {(d.principal.kind, r.action) for d in iam.take_denials() for r in d.denied}
     assert ("state machine", "s3:PutObjectTagging") in denied
-    assert messages(aws, aws.deployed.review_queue_url)[0]["reason"] == "processing_failed"
+    (item,) = review_items(aws)
+    assert item["reason"] == "processing_failed" and "not authorized to perform: s3:" in item["cause"]
 
 
-@pytest.mark.parametrize("role_of, action, upload, denied_call", [
+@pytest.mark.parametrize("role_of, action, body, denied_call", [
     # The state machine's own grants: the claim, the quarantine copy.
     (lambda roles: roles.state_machines["scones-image-routing"], "dynamodb:PutItem", BICYCLE_PNG, "dynamodb:PutItem"),
     (lambda roles: roles.state_machines["scones-image-routing"], "s3:PutObject", BICYCLE_PNG[:100], "s3:CopyObject"),
@@ -209,13 +114,17 @@ def test_copying_the_tags_would_be_denied_by_the_synthesized_role(aws, endpoint,
     (lambda roles: roles.role_of_function("lambdas.serialize.handler.handler"), "s3:GetObjectVersion", BICYCLE_PNG,
      "s3:HeadObject"),
 ])
-def test_removing_a_needed_grant_fails_the_run(aws, endpoint, iam, role_of, action, upload, denied_call):
-    """Negative controls: the same runs as above, with one grant taken out of the synthesized policy."""
+def test_removing_a_needed_grant_fails_the_step_and_the_image_waits_for_review(aws, endpoint, iam, role_of, action, body,
+                                                                              denied_call):
+    """Negative controls: the same runs as above, with one grant taken out of the synthesized policy.
+    The denied step fails; the image then waits for a reviewer (a processing failure)."""
     endpoint.answer([0.99, 0.01])
     role = role_of(iam.roles)
     iam.roles.revoke(role, action)
-    run = upload_and_run(aws, "incoming/revoked.png", upload)
-    assert run["status"] == "FAILED"
+    run = upload_and_run(aws, "incoming/revoked.png", body)
+    assert run["status"] == "RUNNING" and run["entered"][-1] == "Wait for review"
+    (item,) = review_items(aws)
+    assert item["reason"] == "processing_failed"
     denials = iam.take_denials()
     assert denials and {f"{d.call.service}:{d.call.operation}" for d in denials} == {denied_call}
     assert all(d.principal.role == role and {r.action for r in d.denied} == {action} for d in denials)
@@ -271,7 +180,7 @@ def test_endpoint_throttling_is_retried_then_routed(aws, endpoint):
     endpoint.fail("ThrottlingException", 400)
     endpoint.fail("ModelError", 424, OriginalStatusCode=503, OriginalMessage="worker died")
     endpoint.answer([0.02, 0.98])
-    run = upload_and_run(aws, "incoming/moto.png", BICYCLE_PNG)
+    run = upload_and_run(aws, unaudited_key(BICYCLE_PNG, RATE, "incoming/moto.png"), BICYCLE_PNG)
     assert run["status"] == "SUCCEEDED"
     assert json.loads(run["output"])["label"] == "motorcycle"
     failures = [e["lambdaFunctionFailedEventDetails"]["error"] for e in run["history"]
@@ -279,51 +188,27 @@ def test_endpoint_throttling_is_retried_then_routed(aws, endpoint):
     assert failures == ["EndpointThrottledError", "EndpointUnavailableError"]
 
 
-def test_endpoint_errors_exhaust_retries_then_fail_with_image_kept(aws, endpoint):
-    for _ in range(4):  # the first attempt plus endpoint_max_attempts - 1 retries
-        endpoint.fail("ModelError", 424, OriginalStatusCode=500, OriginalMessage="boom")
-    run = upload_and_run(aws, "incoming/doomed.png", BICYCLE_PNG)
-    assert run["status"] == "FAILED"
-    assert run["error"] == "EndpointUnavailableError"
-    assert "HTTP 500" in run["cause"]
-    report = messages(aws, aws.deployed.review_queue_url)
-    assert len(report) == 1 and report[0]["reason"] == "processing_failed"
-    assert report[0]["key"] == "incoming/doomed.png" and report[0]["error"] == "EndpointUnavailableError"
-    assert aws.s3.head_object(Bucket=aws.deployed.bucket, Key="incoming/doomed.png")["ContentLength"] == len(BICYCLE_PNG)
-    assert sum(e["type"] == "LambdaFunctionFailed" for e in run["history"]) == 4
-
-
-def test_missing_object_fails_with_a_named_error(aws, endpoint):
-    arn = aws.start_execution({"bucket": aws.deployed.bucket, "key": "incoming/gone.png", "etag": "x",
-                               "version_id": None, "size": 1})
-    run = wait_for(aws, arn)
-    assert run["status"] == "FAILED" and run["error"] == "ImageNotFoundError"
-    report = messages(aws, aws.deployed.review_queue_url)
-    assert report[0]["reason"] == "processing_failed" and report[0]["key"] == "incoming/gone.png"
-
-
 def test_redelivered_upload_event_is_claimed_once_and_routed_once(aws, endpoint, assembly):
     """EventBridge delivers at least once: two executions for one upload event (fresh names, as the
     rule's target starts them in AWS) route the image once; the other ends as `duplicate`."""
     endpoint.answer([0.99, 0.01])
+    assert unaudited_key(BICYCLE_PNG, RATE, "incoming/twice.png") == "incoming/twice.png"
     aws.s3.put_object(Bucket=aws.deployed.bucket, Key="incoming/twice.png", Body=BICYCLE_PNG)
     (execution_input, first), (_, second) = aws.dispatch_uploads(deliveries=2)
     assert execution_input["version_id"] and execution_input["etag"]
     assert first != second
-    runs = [wait_for(aws, first), wait_for(aws, second)]
+    runs = [finish(aws, first), finish(aws, second)]
     outputs = sorted((json.loads(run["output"]) for run in runs), key=lambda o: o["outcome"])
     assert [o["outcome"] for o in outputs] == ["duplicate", "routed"]
     duplicate = outputs[0]
     assert duplicate["key"] == "incoming/twice.png" and duplicate["version_id"] == execution_input["version_id"]
-    events = messages(aws, aws.deployed.routing_capture_queue_url)
-    assert [e["detail"]["key"] for e in events] == ["incoming/twice.png"]
+    assert [e["detail"]["key"] for e in events(aws)] == ["incoming/twice.png"]
     refused = next(run for run in runs if json.loads(run["output"])["outcome"] == "duplicate")
     history = aws.sfn.get_execution_history(executionArn=refused["executionArn"], maxResults=1000)["events"]
     entered = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     assert entered == ["Claim delivery", "Duplicate delivery"]  # nothing read, classified or routed
 
-    table, = aws.deployed.tables.values()
-    claim, = aws.dynamodb.scan(TableName=table)["Items"]
+    claim, = aws.dynamodb.scan(TableName=claims_table(aws))["Items"]
     winner = next(run for run in runs if run is not refused)
     assert claim["object_version"]["S"] == f"incoming/twice.png#{execution_input['version_id']}"
     assert claim["execution_id"]["S"] == winner["executionArn"]
@@ -338,14 +223,10 @@ def test_a_new_version_of_the_same_key_is_a_new_claim(aws, endpoint):
     first = upload_and_run(aws, "incoming/again.png", BICYCLE_PNG)
     second = upload_and_run(aws, "incoming/again.png", BICYCLE_PNG)
     assert [json.loads(r["output"])["outcome"] for r in (first, second)] == ["routed", "routed"]
-    assert len(messages(aws, aws.deployed.routing_capture_queue_url)) == 2
-    table, = aws.deployed.tables.values()
-    assert len(aws.dynamodb.scan(TableName=table)["Items"]) == 2
+    assert len(events(aws, "Vehicle Classified")) == 2
+    assert len(aws.dynamodb.scan(TableName=claims_table(aws))["Items"]) == 2
 
 
-def wait_for(aws: LocalAws, arn: str, timeout: float = 60) -> dict:
-    deadline = time.monotonic() + timeout
-    while (run := aws.sfn.describe_execution(executionArn=arn))["status"] == "RUNNING":
-        assert time.monotonic() < deadline, f"execution still running after {timeout}s"
-        time.sleep(0.05)
-    return run
+def claims_table(aws: LocalAws) -> str:
+    table, = (name for logical_id, name in aws.deployed.tables.items() if logical_id.startswith("DeliveryClaims"))
+    return table

@@ -47,6 +47,7 @@ def test_decision_against_default_threshold(lambda_context, probabilities):
     label, confidence = top(probabilities)
     assert result == {
         "confident": confidence >= DEFAULT_THRESHOLD,
+        "audit": False,  # this key is not in the 2 % audit sample (test_audit_sample_follows_the_rate)
         "label": label,
         "confidence": confidence,
         "threshold": DEFAULT_THRESHOLD,
@@ -57,6 +58,30 @@ def test_decision_against_default_threshold(lambda_context, probabilities):
         "version_id": None,
         "model_version": "v7",
     }
+
+
+@pytest.mark.parametrize("rate", ["0", "0.02", "0.5", "1"])
+def test_audit_sample_follows_the_rate_and_only_confident_decisions_are_audited(monkeypatch, lambda_context, rate):
+    monkeypatch.setenv("AUDIT_SAMPLE_RATE", rate)
+    keys = [f"incoming/driver {n}/bike.png" for n in range(400)]
+    audited = [invoke(handler, payload({"bicycle": 0.99, "motorcycle": 0.01}, key=key), lambda_context)["audit"]
+               for key in keys]
+    share = sum(audited) / len(keys)
+    assert share == pytest.approx(float(rate), abs=0.06)
+    if rate in ("0", "1"):
+        assert share == float(rate)
+    unsure = invoke(handler, payload({"bicycle": 0.6, "motorcycle": 0.4}), lambda_context)
+    assert unsure["audit"] is False  # a low-confidence decision goes to review anyway
+    again = [invoke(handler, payload({"bicycle": 0.99, "motorcycle": 0.01}, key=key), lambda_context)["audit"]
+             for key in keys[:20]]
+    assert again == audited[:20], "the sample is deterministic: a retried step decides the same way"
+
+
+@pytest.mark.parametrize("value", ["-0.1", "1.5", "often"])
+def test_a_bad_audit_rate_is_a_configuration_error(monkeypatch, lambda_context, value):
+    monkeypatch.setenv("AUDIT_SAMPLE_RATE", value)
+    with pytest.raises(ConfigurationError, match="AUDIT_SAMPLE_RATE"):
+        handler(payload({"bicycle": 0.99, "motorcycle": 0.01}), lambda_context)
 
 
 def test_the_stack_sets_the_default_threshold():
