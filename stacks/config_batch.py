@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .config_groups import _Group, knob
+from .config_groups import ConfigGroup, knob
 
 # Step Functions runs at most 10,000 child executions of one Distributed Map in parallel.
 MAX_DISTRIBUTED_CONCURRENCY = 10_000
@@ -20,7 +20,7 @@ BATCH_LOG_LEVELS = ("ALL", "ERROR")
 
 
 @dataclass(frozen=True)
-class BatchSettings(_Group):
+class BatchSettings(ConfigGroup):
     """The batch-reclassification state machine (a Distributed Map over an S3 prefix)."""
 
     # Objects in flight at once. They share the endpoint with live uploads: 10 keeps a backfill

@@ -173,7 +173,7 @@ class LocalWorkflow:
         aws = self.aws
         assert aws is not None, "use LocalWorkflow as a context manager"
         if image_timeout_s is None:
-            image_timeout_s = self.config.workflow.execution_timeout_minutes * 60 + START_GRACE_S
+            image_timeout_s = self.config.execution_timeout_seconds + START_GRACE_S
         keys, refused = self._keys(files, root)
         uploaded_at: dict[str, float] = {}
         upload_failures: "queue.Queue[Outcome]" = queue.Queue()
