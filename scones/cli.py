@@ -21,6 +21,7 @@ COMMAND_MODULES: list[str] = [
     "scones.local.run_cli",
     "scones.cost.cli",
     "scones.batch.cli",
+    "scones.reviewers",
 ]
 
 # command -> {option dest: the config knob it defaults to}

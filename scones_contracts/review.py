@@ -56,7 +56,7 @@ LISTING_FIELDS: tuple[str, ...] = ("id", "key", "reason", "model_label", "confid
                                    "created_at", "image_url")
 # What the status index projects (the listing's stored fields and the execution; never the task token).
 INDEX_PROJECTION: tuple[str, ...] = ("key", "bucket", "version_id", "content_type", "reason", "model_label",
-                                     "confidence", "probabilities", "execution_id")
+                                     "confidence", "probabilities", "execution_id", "error")
 DECISION_OUTPUT_FIELDS: tuple[str, ...] = ("review_id", "label", "note", "reviewer", "decided_at", "resume")
 
 

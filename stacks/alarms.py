@@ -185,6 +185,18 @@ class OperationalAlarms:
                     metric=self.metrics.low_confidence_share(), threshold=share,
                     comparison=cw.ComparisonOperator.GREATER_THAN_THRESHOLD, evaluation_periods=1,
                     missing=cw.TreatMissingData.NOT_BREACHING)
+        r = c.review
+        # Ground truth: reviewers' labels on the audit sample of automatic decisions. One window is one
+        # datapoint; fewer audits than the minimum read as 1 (live_accuracy), and no audits at all are
+        # missing data: nothing to judge (NOT_BREACHING).
+        self._alarm("LiveAccuracyAlarm", name="live-accuracy",
+                    description=f"Reviewers confirmed fewer than {r.live_accuracy_alarm_bound:.0%} of the audited "
+                                f"automatic routing decisions in the last {r.live_accuracy_window_hours} h (from at "
+                                f"least {r.live_accuracy_min_samples} audits): drivers are being misrouted; retrain "
+                                "with the reviewed labels or raise the threshold.",
+                    metric=self.metrics.live_accuracy(), threshold=r.live_accuracy_alarm_bound,
+                    comparison=cw.ComparisonOperator.LESS_THAN_THRESHOLD, evaluation_periods=1,
+                    missing=cw.TreatMissingData.NOT_BREACHING)
         hours = c.drift.schedule_hours
         # Each datapoint already summarises drift_window_hours of traffic, so one breaching run is enough.
         # Missing data = the check did not run or found no traffic; failures raise the drift-check errors

@@ -12,6 +12,7 @@ from .data_stack import DataStack
 from .log_groups import apply_function_log_groups
 from .model_stack import ModelStack
 from .monitoring_stack import MonitoringStack, WorkflowTargets
+from .review_stack import ReviewStack
 from .workflow_stack import WorkflowStack
 
 
@@ -22,6 +23,7 @@ class SconesApp:
     data: DataStack
     model: ModelStack
     workflow: WorkflowStack
+    review: ReviewStack
 
 
 def apply_project_context(app: App) -> None:
@@ -50,6 +52,10 @@ def build_app(app: App | None = None, *, env: Environment | None = None, nag: bo
                              description="Scones Unlimited: image-routing workflow (Lambdas, state machine, trigger)")
     workflow.add_stack_dependency(data)
     workflow.add_stack_dependency(model)
+    review = ReviewStack(app, f"{prefix}Review", config=config, env=env,
+                         description="Scones Unlimited: human review (console, review API, reviewer pool)")
+    review.add_stack_dependency(data)
+    review.add_stack_dependency(workflow)
     monitoring = MonitoringStack(app, f"{prefix}Monitoring", config=config, env=env, workflow=WorkflowTargets.of(workflow),
                                  description="Scones Unlimited: alarms, operations dashboard, scheduled drift check")
     monitoring.add_stack_dependency(workflow)
@@ -57,4 +63,4 @@ def build_app(app: App | None = None, *, env: Environment | None = None, nag: bo
     apply_function_log_groups(app, config)
     if nag:
         Validations.of(app).add_plugins(AwsSolutionsChecks(app))
-    return SconesApp(app=app, config=config, data=data, model=model, workflow=workflow)
+    return SconesApp(app=app, config=config, data=data, model=model, workflow=workflow, review=review)

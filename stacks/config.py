@@ -2,7 +2,7 @@
 
 `SconesConfig` groups the knobs by concern (`config_groups`: decision, bucket layout, storage,
 endpoint, rollout, framework, training, images, functions, workflow, logs, monitoring, drift;
-`config_review`: review; `config_batch`: batch); each group validates itself. The context keys stay flat: `cdk.json` holds a
+`config_review`: review, reviewers; `config_batch`: batch); each group validates itself. The context keys stay flat: `cdk.json` holds a
 `"scones": {...}` block of flat keys that overrides the defaults, and `cdk synth -c key=value`
 (or `scones -c key=value ...`) overrides both; CLI values arrive as strings and are parsed to the
 field's type. A bad value fails synth with a message naming the key and what is allowed. The
@@ -26,7 +26,7 @@ from .config_groups import (LOG_RETENTION_NAMES, BucketLayout, DecisionSettings,
                             FrameworkSettings, FunctionSettings, ImageLimits, LogSettings, MonitoringSettings,
                             RolloutSettings, StorageSettings, TrainingSettings, WorkflowSettings, knob)
 from .config_batch import BatchSettings
-from .config_review import ReviewSettings
+from .config_review import ReviewerAccessSettings, ReviewSettings
 
 __all__ = ["CDK_JSON", "CONTEXT_KEY", "ConfigurationError", "LOG_RETENTION_NAMES", "SconesConfig", "config_keys",
            "load_config"]
@@ -51,6 +51,7 @@ class SconesConfig:
     functions: FunctionSettings = field(default_factory=FunctionSettings)
     workflow: WorkflowSettings = field(default_factory=WorkflowSettings)
     review: ReviewSettings = field(default_factory=ReviewSettings)
+    reviewers: ReviewerAccessSettings = field(default_factory=ReviewerAccessSettings)
     logs: LogSettings = field(default_factory=LogSettings)
     monitoring: MonitoringSettings = field(default_factory=MonitoringSettings)
     drift: DriftSettings = field(default_factory=DriftSettings)

@@ -89,6 +89,8 @@ class BucketLayout(ConfigGroup):
     model_prefix: str = knob("model_prefix", "models/")
     training_data_prefix: str = knob("training_data_prefix", "training-data/")
     training_output_prefix: str = knob("training_output_prefix", "training-output/")
+    # Reviewer labels as training examples (scones_contracts.labels): images/ and lists/ under it.
+    labels_prefix: str = knob("labels_prefix", "labels/")
     # baseline.json (or a model.tar.gz holding it) of the deployed model: the evaluation gate
     # publishes it here, the drift check reads it.
     baseline_key: str = knob("drift_baseline_key", "models/baseline.json")
@@ -99,7 +101,8 @@ class BucketLayout(ConfigGroup):
     batch_results_prefix: str = knob("batch_results_prefix", "batch-results/")
 
     PREFIXES = ("incoming_prefix", "quarantine_prefix", "capture_prefix", "model_prefix", "training_data_prefix",
-                "training_output_prefix", "backlog_prefix", "batch_results_prefix")
+                "training_output_prefix", "backlog_prefix", "batch_results_prefix",
+                "labels_prefix")
 
     @property
     def batch_source_prefixes(self) -> tuple[str, ...]:

@@ -1,10 +1,12 @@
-"""The config groups of human review: the wait for a reviewer and the audit sample (`ReviewSettings`).
+"""The config groups of human review: the wait for a reviewer and the audit sample (`ReviewSettings`),
+and who may review and how they sign in (`ReviewerAccessSettings`: Cognito and the review API).
 
 Same rules as `config_groups`: one frozen dataclass per concern, each field one flat `cdk.json` /
 `-c` key, validated in the group's `__post_init__` with errors naming the key.
 """
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from scones_contracts.review import validate_rate
@@ -29,6 +31,11 @@ class ReviewSettings(ConfigGroup):
     image_url_expiry_seconds: int = knob("review_image_url_expiry_seconds", 300)
     # At most this many pending reviews per GET /api/reviews (oldest first).
     list_limit: int = knob("review_list_limit", 50)
+    # Live accuracy of automatic routing (reviewer labels on audit samples): alarm when it falls below
+    # this bound over the window, judged only from at least `live_accuracy_min_samples` audits.
+    live_accuracy_alarm_bound: float = knob("live_accuracy_alarm_bound", 0.9)
+    live_accuracy_min_samples: int = knob("live_accuracy_min_samples", 20)
+    live_accuracy_window_hours: int = knob("live_accuracy_window_hours", 24)
 
     @property
     def timeout_seconds(self) -> int:
@@ -45,3 +52,36 @@ class ReviewSettings(ConfigGroup):
         self._range("retention_days", 1, 3650, " days")
         self._range("image_url_expiry_seconds", 10, 3600, " s (short-lived: the console refreshes its list)")
         self._range("list_limit", 1, 500)
+        self._check("live_accuracy_alarm_bound", 0 < self.live_accuracy_alarm_bound <= 1, "0 < bound <= 1")
+        self._range("live_accuracy_min_samples", 1, 100_000, " audit decisions")
+        # CloudWatch alarms evaluate at most one day per period.
+        self._range("live_accuracy_window_hours", 1, 24, " hours")
+
+
+MFA_MODES = ("required", "optional", "off")
+# Cognito domain prefixes: lowercase letters, digits and hyphens, 1-63, not starting or ending with a
+# hyphen, and never containing "aws", "amazon" or "cognito".
+_DOMAIN_PREFIX = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?")
+RESERVED_DOMAIN_WORDS = ("aws", "amazon", "cognito")
+
+
+@dataclass(frozen=True)
+class ReviewerAccessSettings(ConfigGroup):
+    """The reviewer pool (Cognito) and the review API in front of it."""
+
+    mfa: str = knob("reviewer_mfa", "required")  # TOTP authenticator apps; no SMS
+    # The hosted login's domain prefix; "" -> "<project_name>-reviews-<account id>" (globally unique).
+    login_domain_prefix: str = knob("reviewer_login_domain_prefix", "")
+    api_rate_limit: int = knob("review_api_rate_limit", 20)  # requests per second, the HTTP API stage
+    api_burst_limit: int = knob("review_api_burst_limit", 40)
+
+    def __post_init__(self) -> None:
+        self._check("mfa", self.mfa in MFA_MODES, f"one of {MFA_MODES}")
+        prefix = self.login_domain_prefix
+        self._check("login_domain_prefix", prefix == "" or (
+            bool(_DOMAIN_PREFIX.fullmatch(prefix)) and not any(word in prefix for word in RESERVED_DOMAIN_WORDS)),
+                    "'' (derived from project_name and the account) or 1-63 lowercase letters, digits and '-', "
+                    f"not starting or ending with '-', without {RESERVED_DOMAIN_WORDS}")
+        self._range("api_rate_limit", 1, 10_000, " requests per second")
+        self._check("api_burst_limit", self.api_rate_limit <= self.api_burst_limit <= 5_000,
+                    f"review_api_rate_limit ({self.api_rate_limit})..5000")

@@ -1,8 +1,9 @@
-"""The one operations dashboard: alarm status, the workflow, the endpoint and model quality."""
+"""The one operations dashboard: alarm status, the workflow, the endpoint, model quality and human review."""
 from __future__ import annotations
 
 from typing import Sequence
 
+from aws_cdk import Duration
 from aws_cdk import aws_cloudwatch as cw
 from aws_cdk import aws_lambda as lambda_
 from cdk_monitoring_constructs import DefaultDashboardFactory, MonitoringFacade
@@ -11,6 +12,7 @@ from constructs import Construct
 from scones_contracts import metrics as metric_names
 from scones_contracts.classes import CLASS_NAMES
 from scones_contracts.endpoint import VARIANT_NAME
+from scones_contracts.review import REASON_LOW_CONFIDENCE, REVIEW_REASONS
 
 from .config import SconesConfig
 from .functions import service_name
@@ -46,7 +48,29 @@ def operations_dashboard(scope: Construct, *, config: SconesConfig, workflow: Wo
     facade.add_large_header("Model quality")
     for widget in _model_quality_widgets(c, metrics):
         facade.add_widget(widget)
+    facade.add_large_header("Human review")
+    facade.add_widget(_review_widgets(c, metrics))
     return factory.dashboard
+
+
+def _review_widgets(config: SconesConfig, metrics: MonitoringMetrics) -> cw.Row:
+    """Reviews decided, time to decision, reviewer agreement with the model on low-confidence items,
+    and the live accuracy of automatic routing from audits (with its alarm bound)."""
+    c, m = config, metrics
+    return cw.Row(
+        cw.GraphWidget(title="Reviews decided", width=6, stacked=True, left=[
+            m.review_api_metric(metric_names.REVIEWS_DECIDED, reason, label=reason) for reason in REVIEW_REASONS]),
+        cw.GraphWidget(title="Time to decision", width=6, left=[
+            m.review_api_metric(metric_names.REVIEW_DECISION_SECONDS, REASON_LOW_CONFIDENCE, statistic=s,
+                                label=f"low confidence {s}") for s in ("p50", "p90")]),
+        cw.GraphWidget(title="Reviewer agrees with the model (low confidence)", width=6, left=[
+            m.review_api_metric(metric_names.REVIEWER_AGREED_WITH_MODEL, REASON_LOW_CONFIDENCE, statistic="Average",
+                                period=Duration.hours(1), label="agreement (hourly)")]),
+        cw.GraphWidget(title=f"Live accuracy from audits ({c.review.live_accuracy_window_hours} h)", width=6,
+                       left=[m.live_accuracy()],
+                       left_annotations=[cw.HorizontalAnnotation(value=c.review.live_accuracy_alarm_bound,
+                                                                 label="alarm")]),
+    )
 
 
 def _endpoint_widgets(config: SconesConfig, metrics: MonitoringMetrics) -> list[cw.IWidget]:

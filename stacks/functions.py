@@ -5,19 +5,33 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy, Stack, Token
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from .config import SconesConfig
-from .lambda_bundling import LAMBDA_ARCHITECTURE, LAMBDA_RUNTIME, function_code, handler_path
+from .lambda_bundling import LAMBDA_ARCHITECTURE, LAMBDA_PYTHON, LAMBDA_RUNTIME, function_code, handler_path
 from .nag import acknowledge, acknowledge_xray
+from .partition import POWERTOOLS_PUBLISHER_ACCOUNT, SUPPORTED_PARTITION, require_supported_region
 
 PINNED_RUNTIME_REASON = (
     "Pinned to Python 3.12 on purpose, for every product function: the official Powertools layer build "
     "(python312-arm64), the bundled Pillow wheels (cp312) and the SageMaker PyTorch container (py312) move together.")
+
+
+def powertools_layer(scope: Construct, config: SconesConfig, purpose: str) -> lambda_.ILayerVersion:
+    """`PowertoolsLayer`: the official Powertools for AWS Lambda (Python) v3 layer for the pinned runtime.
+    Commercial partition only (stacks/partition.py: the publisher account differs elsewhere)."""
+    region = Stack.of(scope).region
+    if not Token.is_unresolved(region):
+        require_supported_region(region, purpose)
+    return lambda_.LayerVersion.from_layer_version_arn(
+        scope, "PowertoolsLayer",
+        f"arn:{SUPPORTED_PARTITION}:lambda:{region}:{POWERTOOLS_PUBLISHER_ACCOUNT}:layer:"
+        f"AWSLambdaPowertoolsPythonV3-python{LAMBDA_PYTHON.replace('.', '')}-arm64:"
+        f"{config.functions.powertools_layer_version}")
 
 
 def service_name(config: SconesConfig, package: str) -> str:

@@ -18,7 +18,7 @@ from aws_cdk import aws_stepfunctions as sfn
 
 from scones_contracts import metrics as metric_names
 from scones_contracts.endpoint import VARIANT_NAME
-from scones_contracts.review import WAITING_REASONS
+from scones_contracts.review import REASON_AUDIT, WAITING_REASONS
 
 from .config import SconesConfig
 from .functions import service_name
@@ -91,6 +91,27 @@ class MonitoringMetrics:
                  for i, reason in enumerate(WAITING_REASONS)}
         return cw.MathExpression(expression=" + ".join(f"FILL({name}, 0)" for name in using), using_metrics=using,
                                  label="Reviews expired", period=period)
+
+    def review_api_metric(self, metric_name: str, reason: str, statistic: str = "Sum",
+                          period: Duration = FIVE_MINUTES, label: str | None = None) -> cw.Metric:
+        """A metric of the review API's decisions (lambdas/review_api: one record per decision,
+        dimension set [service, ReviewReason])."""
+        return self.review_metric("review_api", metric_name, reason, statistic, period, label)
+
+    def live_accuracy(self) -> cw.MathExpression:
+        """Share of audited automatic decisions the reviewers confirmed (AuditModelCorrect is 1 or 0 per
+        audit decision: Sum = confirmed, SampleCount = audited), over live_accuracy_window_hours, judged
+        only from live_accuracy_min_samples audits on; below that the expression is 1 (nothing to judge)."""
+        r = self.config.review
+        period = Duration.hours(r.live_accuracy_window_hours)
+        return cw.MathExpression(
+            expression=f"IF(audited >= {r.live_accuracy_min_samples}, confirmed / audited, 1)",
+            using_metrics={
+                "confirmed": self.review_api_metric(metric_names.AUDIT_MODEL_CORRECT, REASON_AUDIT, "Sum", period),
+                "audited": self.review_api_metric(metric_names.AUDIT_MODEL_CORRECT, REASON_AUDIT, "SampleCount",
+                                                  period)},
+            label="Live accuracy of automatic routing (audits)", period=period,
+        )
 
     def drift_metric(self, metric_name: str, statistic: str = "Maximum", label: str | None = None) -> cw.Metric:
         # Maximum: a retried run re-publishes the same window's figures, which must not add up.

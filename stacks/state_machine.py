@@ -53,6 +53,11 @@ CLAIM_PARTITION_KEY = "object_version"
 CLAIM_EXPIRY_ATTRIBUTE = "expires_at"
 
 
+def state_machine_name(config: SconesConfig) -> str:
+    """The image-routing state machine's name (the review stack refers to it by this name)."""
+    return config.resource_name("image-routing")
+
+
 @dataclass(frozen=True)
 class WorkflowResources:
     """What the state machine needs from the rest of the workflow stack."""

@@ -3,7 +3,7 @@
 S3-upload trigger, and the batch-reclassification state machine over the same Lambdas (batch_workflow)."""
 from __future__ import annotations
 
-from aws_cdk import Duration, RemovalPolicy, Stack, Token
+from aws_cdk import Duration, RemovalPolicy, Stack
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_events_targets as targets
@@ -21,14 +21,12 @@ from scones_contracts.images import IMAGE_FORMATS
 from .batch_workflow import BatchReclassification
 from .config import SconesConfig
 from .config_groups import UPLOAD_EVENT_MAX_AGE_HOURS
-from .functions import log_retention, product_function, service_name
+from .functions import log_retention, powertools_layer, product_function, service_name
 from .data_stack import data_bucket_name, data_object_arn_finding
-from .lambda_bundling import LAMBDA_PYTHON
 from .nag import acknowledge, function_versions_finding
-from .partition import POWERTOOLS_PUBLISHER_ACCOUNT, SUPPORTED_PARTITION, require_supported_region
 from .review_table import review_table
 from .state_machine import (CLAIM_EXPIRY_ATTRIBUTE, CLAIM_PARTITION_KEY, ImageRoutingStateMachineBuilder,
-                            WorkflowResources)
+                            WorkflowResources, state_machine_name)
 
 PILLOW_REQUIREMENT = "pillow==12.2.0"
 
@@ -43,14 +41,7 @@ class WorkflowStack(Stack):
         # Referenced by its deterministic name (see data_stack), so no export ties the stacks together.
         self.bucket = bucket = s3.Bucket.from_bucket_name(self, "DataBucket", data_bucket_name(self, config))
         self.log_retention = log_retention(config)
-        if not Token.is_unresolved(self.region):
-            require_supported_region(self.region, "Powertools layer of the workflow functions")
-        # Commercial partition only (see stacks/partition.py): the publisher account differs elsewhere.
-        self.powertools_layer = lambda_.LayerVersion.from_layer_version_arn(
-            self, "PowertoolsLayer",
-            f"arn:{SUPPORTED_PARTITION}:lambda:{self.region}:{POWERTOOLS_PUBLISHER_ACCOUNT}:layer:"
-            f"AWSLambdaPowertoolsPythonV3-python{LAMBDA_PYTHON.replace('.', '')}-arm64:{config.functions.powertools_layer_version}",
-        )
+        self.powertools_layer = powertools_layer(self, config, "Powertools layer of the workflow functions")
 
         self.review_table = review_table(self, config)
         self.routing_bus = events.EventBus(self, "RoutingBus", event_bus_name=config.resource_name("routing"))
@@ -176,7 +167,7 @@ class WorkflowStack(Stack):
                                   removal_policy=RemovalPolicy.DESTROY)
         machine = sfn.StateMachine(
             self, "ImageRoutingStateMachine",
-            state_machine_name=self.config.resource_name("image-routing"),
+            state_machine_name=state_machine_name(self.config),
             # STANDARD: exactly-once steps, up to a year of run time for retries with backoff, and a
             # 90-day execution history per image, which is the audit trail of every routing decision.
             state_machine_type=sfn.StateMachineType.STANDARD,

@@ -43,9 +43,12 @@ class Observability:
             if not value:
                 raise ConfigurationError(f"environment variable {variable} is not set (the stack sets it)")
 
-    def handler(self, *, capture_response: bool = True) -> Callable[[Handler], Handler]:
+    def handler(self, *, capture_response: bool = True,
+                correlation_id_path: str = "execution_id") -> Callable[[Handler], Handler]:
+        """The decorator; `correlation_id_path`: where the event carries its correlation id (the workflow
+        functions' `execution_id`; the review API passes API Gateway's request id path)."""
         def decorate(func: Handler) -> Handler:
-            observed = self.logger.inject_lambda_context(correlation_id_path="execution_id", clear_state=True)(
+            observed = self.logger.inject_lambda_context(correlation_id_path=correlation_id_path, clear_state=True)(
                 self.tracer.capture_lambda_handler(self.metrics.log_metrics(func), capture_response=capture_response))
 
             @functools.wraps(func)

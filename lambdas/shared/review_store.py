@@ -126,10 +126,12 @@ class ReviewStore:
     def undo_decision(self, review_id: str, decided_at: str, status: str) -> bool:
         """Our decision (still `decided` at `decided_at`) becomes `status` again: `pending` when the
         workflow could not be told (try again), `expired` when it stopped waiting. False if it moved on."""
+        # An expired review also loses its token (as expire_review does): nothing can resume it any more.
+        removed = "decided_label, decided_note, decided_by, decided_at" + (", task_token" if status == STATUS_EXPIRED else "")
         try:
             self.client.update_item(
                 TableName=self.table_name, Key={"id": to_attribute(review_id)},
-                UpdateExpression="SET #status = :status REMOVE decided_label, decided_note, decided_by, decided_at",
+                UpdateExpression=f"SET #status = :status REMOVE {removed}",
                 ConditionExpression="#status = :decided AND decided_at = :at",
                 ExpressionAttributeNames={"#status": "status"},
                 ExpressionAttributeValues=to_item({":status": status, ":decided": STATUS_DECIDED, ":at": decided_at}),

@@ -2,13 +2,14 @@
 
 Created from the templates: the data bucket (with its EventBridge notification setting), the SQS
 queues, the event buses, the DynamoDB tables (keys, global secondary indexes, TTL), the Lambda functions (handler,
-environment, memory, timeout), the state machines (the upload workflow and the batch
+environment, memory, timeout; the review API's too), the state machines (the upload workflow and the batch
 reclassification: their synthesized definitions, tokens resolved) and the upload rule (its event
 pattern and input transformer). moto's EventBridge cannot target Step Functions, so the rule's
 target is replaced by a local queue; `dispatch_uploads()` drains it, applies the rule's own input
 transformer and starts one execution per delivery under a fresh name, as the rule's target does in
 AWS. A redelivered event starts a second execution there as here; the state machine's first step
-(the delivery claim) ends it as `duplicate`.
+(the delivery claim) ends it as `duplicate`. The reviewer pool and the HTTP API are not created
+(see NOT_LOCAL).
 """
 from __future__ import annotations
 
@@ -50,9 +51,13 @@ class Deployed:
     tables: dict[str, str] = field(default_factory=dict)  # logical id -> table name
 
 
-# The stacks whose resources run per uploaded image. The model stack's endpoint is played by the
-# local model server; monitoring (alarms, dashboard) has nothing to run locally.
-LOCAL_STACKS = ("Data", "Workflow")
+# The stacks whose resources run per uploaded image and per review. The model stack's endpoint is
+# played by the local model server; monitoring (alarms, dashboard) has nothing to run locally.
+LOCAL_STACKS = ("Data", "Workflow", "Review")
+# Resources of those stacks with no local counterpart: the reviewer pool (the local review server
+# checks its own bearer token) and the HTTP API (the local review server plays it, from the
+# templates' routes: scones.local.http_api). Values built from them resolve to "".
+NOT_LOCAL = ("AWS::Cognito::", "AWS::ApiGatewayV2::")
 
 
 class LocalAws:
@@ -74,6 +79,10 @@ class LocalAws:
 
     # -- deploy ---------------------------------------------------------------------------------
     def deploy(self) -> Deployed:
+        for template in self.assembly.templates.values():
+            for logical_id, resource in template.get("Resources", {}).items():
+                if resource["Type"].startswith(NOT_LOCAL):
+                    self.resolver.register_absent(logical_id)
         self._create_buckets()
         self._create_queues()
         self._create_event_buses()

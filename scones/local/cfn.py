@@ -3,8 +3,10 @@
 It knows the physical names/ARNs of what `LocalAws` created (by logical id) and resolves Ref,
 Fn::GetAtt, Fn::Join, Fn::Sub, Fn::Select, Fn::Split, Fn::ImportValue (of the exports registered
 with `register_export`), Fn::FindInMap (of the mappings registered with `register_mappings`) and
-pseudo parameters. Anything it cannot
-resolve raises, naming the expression, rather than guessing.
+pseudo parameters. Anything it cannot resolve raises, naming the expression, rather than guessing.
+Resources that have no local counterpart on purpose (`register_absent`: the reviewer pool, the HTTP
+API) resolve to nothing: a value built from one (an environment variable, a joined URL) becomes the
+empty string.
 """
 from __future__ import annotations
 
@@ -14,6 +16,10 @@ from typing import Any
 
 class UnresolvableError(ValueError):
     pass
+
+
+class _Absent(Exception):
+    """A reference to a resource not created locally (caught by the value that contains it)."""
 
 
 class Resolver:
@@ -26,6 +32,11 @@ class Resolver:
         self.attributes: dict[tuple[str, str], Any] = {}
         self.exports: dict[str, Any] = {}  # export name -> its (unresolved) value
         self.mappings: dict[str, Any] = {}  # a template's Mappings
+        self.absent: set[str] = set()
+
+    def register_absent(self, logical_id: str) -> None:
+        """`logical_id` exists in the template but not locally: values built from it resolve to ''."""
+        self.absent.add(logical_id)
 
     def register(self, logical_id: str, ref: Any, **attributes: Any) -> None:
         self.refs[logical_id] = ref
@@ -42,8 +53,20 @@ class Resolver:
                 raise UnresolvableError(f"two templates define mapping {name} differently")
 
     def resolve(self, value: Any) -> Any:
+        try:
+            return self._resolve(value)
+        except _Absent:
+            return ""
+
+    def _contained(self, value: Any) -> Any:
+        try:
+            return self._resolve(value)
+        except _Absent:
+            return ""
+
+    def _resolve(self, value: Any) -> Any:
         if isinstance(value, list):
-            return [self.resolve(v) for v in value]
+            return [self._contained(v) for v in value]
         if not isinstance(value, dict):
             return value
         if len(value) == 1:
@@ -52,12 +75,15 @@ class Resolver:
                 return self._ref(arg)
             if fn == "Fn::GetAtt":
                 logical_id, attr = arg if isinstance(arg, list) else arg.split(".", 1)
+                if logical_id in self.absent:
+                    raise _Absent(logical_id)
                 if (logical_id, attr) not in self.attributes:
                     raise UnresolvableError(f"Fn::GetAtt {logical_id}.{attr}: not created locally")
                 return self.attributes[(logical_id, attr)]
-            if fn == "Fn::Join":
+            if fn == "Fn::Join":  # a part built from an absent resource makes the whole text absent
                 sep, parts = arg
-                return sep.join(str(p) for p in self.resolve(parts))
+                items = [self._resolve(p) for p in parts] if isinstance(parts, list) else self._resolve(parts)
+                return sep.join(str(p) for p in items)
             if fn == "Fn::ImportValue":
                 name = self.resolve(arg)
                 if name not in self.exports:
@@ -81,9 +107,11 @@ class Resolver:
                 return re.sub(r"\$\{([^}!]+)\}", lambda m: str(self._sub(m.group(1), variables)), text)
             if fn.startswith("Fn::"):
                 raise UnresolvableError(f"{fn} is not supported by the local resolver")
-        return {k: self.resolve(v) for k, v in value.items()}
+        return {k: self._contained(v) for k, v in value.items()}
 
     def _ref(self, name: str) -> Any:
+        if name in self.absent:
+            raise _Absent(name)
         if name in self.pseudo:
             return self.pseudo[name]
         if name not in self.refs:

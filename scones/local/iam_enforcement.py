@@ -91,6 +91,17 @@ class _MotoPeek(Peek):
                 return {}  # no such object: the call itself will fail as it would anyway
         return {t["Key"]: t["Value"] for t in tags.get("TagSet", [])}
 
+    def state_machine_of_task(self, task_token: str) -> str | None:
+        """The state machine of the execution (running or ended) whose callback pool holds the token."""
+        from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+        for machine in stepfunctions_parser_backends[ACCOUNT][REGION].state_machines:
+            for execution in machine.executions:
+                worker = getattr(execution, "exec_worker", None)
+                if worker is not None and worker.env.callback_pool_manager.get(task_token) is not None:
+                    return execution.state_machine_arn
+        return None
+
 
 class IamEnforcement:
     """While active (`enforce_iam`), every attributed boto3 call is checked; see the module docstring."""

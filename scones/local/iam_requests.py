@@ -48,6 +48,10 @@ class Peek:
     def object_tags(self, bucket: str, key: str, version_id: str | None) -> dict[str, str]:
         return {}
 
+    def state_machine_of_task(self, task_token: str) -> str | None:
+        """The ARN of the state machine whose execution issued `task_token` (None: no execution did)."""
+        return None
+
 
 def _arn(call: Call, service: str, resource: str, region: str | None = None, account: str | None = None) -> str:
     region = call.region if region is None else region
@@ -139,7 +143,27 @@ def _sagemaker_arn(call: Call, kind: str, name: str) -> str:
 _DYNAMODB_ITEM_OPERATIONS = ("GetItem", "PutItem", "UpdateItem", "DeleteItem", "Query", "Scan")
 
 
-def _other(call: Call) -> list[Requirement]:
+def _dynamodb(call: Call) -> list[Requirement]:
+    """Item operations on a table; a Query or Scan of an index is authorized on the index's ARN."""
+    p = call.params
+    resource = _table_arn(call, p["TableName"])
+    if call.operation in ("Query", "Scan") and p.get("IndexName"):
+        resource = f"{resource}/index/{p['IndexName']}"
+    return [Requirement(f"dynamodb:{call.operation}", resource)]
+
+
+_TASK_CALLBACKS = ("SendTaskSuccess", "SendTaskFailure", "SendTaskHeartbeat")
+
+
+def _task_callback(call: Call, peek: Peek) -> list[Requirement]:
+    """SendTask*: authorized on the state machine whose execution issued the token (the Service
+    Authorization Reference lists stateMachine and activity resources; the token names its execution).
+    A token no execution issued is refused as InvalidToken before any resource is known: no requirement."""
+    machine = peek.state_machine_of_task(call.params["taskToken"])
+    return [Requirement(f"states:{call.operation}", machine)] if machine else []
+
+
+def _other(call: Call, peek: Peek) -> list[Requirement]:
     p, key = call.params, (call.service, call.operation)
     if key == ("lambda", "Invoke"):
         return [Requirement("lambda:InvokeFunction", _function_arn(call, p["FunctionName"], p.get("Qualifier")))]
@@ -150,7 +174,9 @@ def _other(call: Call) -> list[Requirement]:
                             {"events:source": entry.get("Source"), "events:detail-type": entry.get("DetailType")})
                 for entry in p["Entries"]]
     if call.service == "dynamodb" and call.operation in _DYNAMODB_ITEM_OPERATIONS:
-        return [Requirement(f"dynamodb:{call.operation}", _table_arn(call, p["TableName"]))]
+        return _dynamodb(call)
+    if call.service == "stepfunctions" and call.operation in _TASK_CALLBACKS:
+        return _task_callback(call, peek)
     if key == ("sagemaker-runtime", "InvokeEndpoint"):
         return [Requirement("sagemaker:InvokeEndpoint", _sagemaker_arn(call, "endpoint", p["EndpointName"]))]
     if call.service == "sagemaker" and call.operation in ("DescribeTrainingJob", "StopTrainingJob"):
@@ -215,5 +241,5 @@ def requirements(call: Call, peek: Peek | None = None) -> list[Requirement]:
     """Everything AWS authorizes for `call` (see the module docstring)."""
     if call.service == "s3":
         return _s3(call, peek or Peek())
-    return _other(call)
+    return _other(call, peek or Peek())
 

@@ -69,9 +69,10 @@ def test_real_images_flow_through_serialize_classify_check_confidence(s3, bucket
 PROJECT_PACKAGES = ("lambdas", "scones_contracts", "scones_imaging", "scones", "stacks", "training")
 # The functions with the official Powertools layer get it (and pydantic, which the layer bundles);
 # the others run on the Lambda runtime's boto3 alone.
-LAYERED = {"serialize", "classify", "check_confidence", "batch_summary", "open_review", "expire_review"}  # on the Powertools layer
-PRODUCT_FUNCTIONS = ["serialize", "classify", "check_confidence", "open_review", "expire_review", "drift",
-                     "training_job", "batch_summary", "endpoint_scaling"]
+LAYERED = {"serialize", "classify", "check_confidence", "batch_summary", "open_review", "expire_review",
+           "review_api"}  # on the Powertools layer
+PRODUCT_FUNCTIONS = ["serialize", "classify", "check_confidence", "open_review", "expire_review", "review_api",
+                     "drift", "training_job", "batch_summary", "endpoint_scaling"]
 
 IMPORT_AS_DEPLOYED = r"""
 import importlib, json, sys

@@ -54,7 +54,7 @@ EXPECTED_ALARMS = {
     "open-review-errors", "open-review-throttles", "expire-review-errors", "expire-review-throttles",
     "reviews-expired", "processing-failures", "trigger-dlq-depth",
     "endpoint-5xx", "endpoint-model-latency",
-    "low-confidence-share", "drift-confidence-psi", "drift-check-errors",
+    "low-confidence-share", "drift-confidence-psi", "drift-check-errors", "live-accuracy",
 }
 
 
@@ -296,3 +296,25 @@ def test_processing_failures_alarm_watches_the_failure_reviews_open_review_write
     assert (props["MetricName"], props["Statistic"], props["Threshold"]) == ("ReviewItemsOpened", "Sum", 1)
     assert dims(props)["ReviewReason"] == "processing_failed"
     assert (props["Namespace"], props["MetricName"], frozenset(dims(props).items())) in emitted
+
+
+def test_live_accuracy_alarm_is_confirmed_over_audited_with_a_minimum_sample(alarms, config):
+    """Reviewer labels on audit samples: the share of automatic decisions they confirmed, over the
+    configured window, alarmed below the configured bound, judged only from the minimum sample on."""
+    r = config.review
+    props = alarms[config.resource_name("live-accuracy")]
+    assert (props["ComparisonOperator"], props["Threshold"], props["EvaluationPeriods"]) == \
+        ("LessThanThreshold", r.live_accuracy_alarm_bound, 1)
+    assert props["TreatMissingData"] == "notBreaching"
+    stats = metric_stats(props)
+    by_stat = {s["Stat"]: i for i, s in stats.items()}
+    assert set(by_stat) == {"Sum", "SampleCount"}
+    for stat in stats.values():
+        assert stat["Metric"]["MetricName"] == "AuditModelCorrect"
+        assert stat["Metric"]["Namespace"] == config.monitoring.metrics_namespace
+        assert dims(stat["Metric"]) == {"service": config.resource_name("review-api"), "ReviewReason": "audit"}
+        assert stat["Period"] == r.live_accuracy_window_hours * 3600
+    confirmed, audited, expr = by_stat["Sum"], by_stat["SampleCount"], expression(props)
+    n = r.live_accuracy_min_samples
+    assert evaluate(expr, {confirmed: n * 0.5, audited: n}) == pytest.approx(0.5)  # enough audits: judged
+    assert evaluate(expr, {confirmed: 0, audited: n - 1}) == 1.0  # too few audits: nothing to judge

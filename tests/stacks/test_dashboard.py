@@ -90,3 +90,18 @@ def test_dashboard_shows_every_alarm(dashboard_body, raw):
     alarm_ids = {k for k, r in raw["Resources"].items() if r["Type"] == "AWS::CloudWatch::Alarm"}
     shown = {re.search(r"<GetAtt:(\w+)\.Arn>", a).group(1) for a in status[0]["properties"]["alarms"]}
     assert shown == alarm_ids
+
+
+def test_dashboard_has_the_human_review_widgets(dashboard_metrics, config):
+    """Reviews decided, time to decision, reviewer agreement on low-confidence items, live accuracy from
+    audits: each a widget over the review API's metrics ([service, ReviewReason])."""
+    body, metrics = dashboard_metrics
+    titles = {w["properties"].get("title") for w in body["widgets"]}
+    assert {"Reviews decided", "Time to decision", "Reviewer agrees with the model (low confidence)",
+            f"Live accuracy from audits ({config.review.live_accuracy_window_hours} h)"} <= titles
+    api = config.resource_name("review-api")
+    own = {(name, d.get("ReviewReason")) for ns, name, d in metrics
+           if ns == config.monitoring.metrics_namespace and d.get("service") == api}
+    assert {("ReviewsDecided", "low_confidence"), ("ReviewsDecided", "audit"), ("ReviewsDecided", "processing_failed"),
+            ("ReviewDecisionSeconds", "low_confidence"), ("ReviewerAgreedWithModel", "low_confidence"),
+            ("AuditModelCorrect", "audit")} <= own, own

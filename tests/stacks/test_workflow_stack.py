@@ -1,5 +1,5 @@
 """Workflow stack: the snapshot, the endpoint and bucket grants, the state machine resource, the
-upload trigger and the review queue."""
+upload trigger; the review queue is gone."""
 import json
 
 import pytest

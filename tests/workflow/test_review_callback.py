@@ -1,5 +1,6 @@
 """Human review through the SYNTHESIZED state machine's callback, in moto: the execution waits on its
-task token, a decision resumes it (routed / rejected), nobody deciding expires it, failures and audit
+task token; a decision made through the REAL review API function (invoked as API Gateway invokes it,
+scones.local.reviewing) resumes it (routed / rejected); nobody deciding expires it; failures and audit
 samples become review items. Assertions on events, objects, table items and execution history."""
 from __future__ import annotations
 
@@ -9,10 +10,10 @@ import time
 
 import pytest
 
-from lambdas.shared.review_store import NotPending
 from scones_contracts.quarantine import quarantine_location
-from tests.workflow.workflow_support import (BICYCLE_PNG, audited_key, decide, events, finish, review_items, settle,
-                                             unaudited_key, upload)
+from scones.local.reviewing import decide, pending_reviews
+from tests.workflow.workflow_support import (BICYCLE_PNG, audited_key, events, finish, labelled_example, review_items,
+                                             settle, unaudited_key, upload)
 
 RATE = 0.02  # the default audit_sample_rate
 
@@ -26,7 +27,7 @@ def waiting_item(aws, arn: str) -> dict:
     return item
 
 
-def test_low_confidence_waits_for_a_reviewer_whose_decision_routes_the_driver(aws, endpoint):
+def test_low_confidence_waits_for_a_reviewer_whose_decision_routes_the_driver(aws, endpoint, iam):
     endpoint.answer([0.62, 0.38])
     before = time.time()
     arn = upload(aws, "incoming/driver 7/unsure.png", BICYCLE_PNG)
@@ -38,10 +39,15 @@ def test_low_confidence_waits_for_a_reviewer_whose_decision_routes_the_driver(aw
     assert item["probabilities"] == {"bicycle": pytest.approx(0.62), "motorcycle": pytest.approx(0.38)}
     assert item["threshold"] == pytest.approx(0.93) and item["model_version"]
     assert item["task_token"]
-    assert item["expires_at"] >= before + 24 * 3600 + 90 * 86400  # review timeout + retention (TTL)
+    assert item["expires_at"] >= int(before) + 24 * 3600 + 90 * 86400  # review timeout + retention (TTL)
     assert events(aws) == [], "nobody is routed before the reviewer decides"
+    listing = pending_reviews(aws)
+    assert [r["id"] for r in listing["reviews"]] == [item["id"]] and listing["pending"] == 1
+    assert listing["reviews"][0]["model_label"] == "bicycle" and "token" not in json.dumps(listing)
+    assert "X-Amz-Signature=" in listing["reviews"][0]["image_url"]
 
-    decide(aws, item["id"], "motorcycle", note="a moped, clearly")
+    answer = decide(aws, item["id"], "motorcycle", note="a moped, clearly")
+    assert answer.status == 200 and answer.json()["resumed"] is True
     run = finish(aws, arn)
     assert run["status"] == "SUCCEEDED"
     output = json.loads(run["output"])
@@ -60,6 +66,16 @@ def test_low_confidence_waits_for_a_reviewer_whose_decision_routes_the_driver(aw
     (decided,) = review_items(aws)
     assert decided["status"] == "decided" and decided["decided_label"] == "motorcycle"
     assert decided["decided_note"] == "a moped, clearly" and decided["decided_by"] == "local-reviewer"
+    assert labelled_example(aws, item["id"]) == ("motorcycle", BICYCLE_PNG)
+    assert pending_reviews(aws)["pending"] == 0
+    # The review API ran as its own role, least privilege (nothing was denied: the fixture says so):
+    # SendTaskSuccess on the image-routing state machine, its table, the upload and the labels prefix.
+    api_calls = {f"{c.call.service}:{c.call.operation}": c for c in iam.checked
+                 if c.principal.name == "lambdas.review_api.handler.handler"}
+    assert set(api_calls) == {"dynamodb:Query", "dynamodb:UpdateItem", "stepfunctions:SendTaskSuccess",
+                              "s3:GetObject", "s3:CopyObject", "s3:PutObject"}
+    (resumed,) = api_calls["stepfunctions:SendTaskSuccess"].needed
+    assert resumed.action == "states:SendTaskSuccess" and resumed.resource == aws.deployed.state_machine_arn
 
 
 def test_reject_quarantines_the_image_with_the_note_and_tells_the_driver_app(aws, endpoint):
@@ -67,7 +83,7 @@ def test_reject_quarantines_the_image_with_the_note_and_tells_the_driver_app(aws
     key = "incoming/driver 9/not a bike?.png"
     arn = upload(aws, key, BICYCLE_PNG)
     item = waiting_item(aws, arn)
-    decide(aws, item["id"], "reject", note="a photo of a cat")
+    assert decide(aws, item["id"], "reject", note="a photo of a cat").status == 200
     run = finish(aws, arn)
     assert run["status"] == "SUCCEEDED"
     output = json.loads(run["output"])
@@ -85,6 +101,7 @@ def test_reject_quarantines_the_image_with_the_note_and_tells_the_driver_app(aws
     assert record["reason_code"] == "rejected_by_reviewer" and record["reason"] == "a photo of a cat"
     assert record["key"] == key and record["review_id"] == item["id"] and record["reviewer"] == "local-reviewer"
     assert aws.s3.get_object(Bucket=bucket, Key=key)["Body"].read() == BICYCLE_PNG  # the upload is kept
+    assert labelled_example(aws, item["id"]) is None  # a reject is not a training example
     (event,) = events(aws)
     assert event["detail-type"] == "Photo Rejected"
     assert event["detail"]["note"] == "a photo of a cat" and event["detail"]["reason_code"] == "rejected_by_reviewer"
@@ -106,31 +123,29 @@ def test_no_decision_within_the_review_timeout_expires_the_review_and_keeps_the_
     assert event["detail-type"] == "Review Expired"
     assert event["detail"]["review_id"] == item["id"] and event["detail"]["key"] == "incoming/nobody looks.png"
     assert aws.s3.head_object(Bucket=aws.deployed.bucket, Key="incoming/nobody looks.png")
-    with pytest.raises(NotPending):  # too late: the review is no longer pending
-        decide(aws, item["id"], "bicycle")
+    late = decide(aws, item["id"], "bicycle")  # too late: the review is no longer pending
+    assert late.status == 409 and late.json()["status"] == "expired"
 
 
 def test_two_reviewers_deciding_at_once_resume_the_workflow_once(aws, endpoint):
     endpoint.answer([0.7, 0.3])
     arn = upload(aws, "incoming/race.png", BICYCLE_PNG)
     item = waiting_item(aws, arn)
-    results, barrier = [], threading.Barrier(2)
+    results, barrier = {}, threading.Barrier(2)
 
     def reviewer(label: str) -> None:
         barrier.wait()
-        try:
-            decide(aws, item["id"], label, reviewer=f"reviewer-{label}")
-            results.append(("won", label))
-        except NotPending as lost:
-            results.append(("lost", lost.status))
+        results[label] = decide(aws, item["id"], label, reviewer=f"reviewer-{label}")
 
     threads = [threading.Thread(target=reviewer, args=(label,)) for label in ("bicycle", "motorcycle")]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(r[0] for r in results) == ["lost", "won"]
-    winner = next(label for outcome, label in results if outcome == "won")
+    assert sorted(r.status for r in results.values()) == [200, 409]
+    winner = next(label for label, r in results.items() if r.status == 200)
+    loser = next(r for r in results.values() if r.status == 409)
+    assert loser.json()["status"] == "decided" and "already decided" in loser.json()["error"]
     run = finish(aws, arn)
     assert json.loads(run["output"])["label"] == winner
     assert [e["detail"]["label"] for e in events(aws)] == [winner]
@@ -152,8 +167,10 @@ def test_an_audit_sample_is_routed_and_also_gets_an_audit_item_without_a_token(a
     (item,) = review_items(aws)
     assert item["reason"] == "audit" and item["status"] == "pending" and "task_token" not in item
     assert item["model_label"] == "bicycle" and item["key"] == key and item["execution_id"] == run["executionArn"]
-    decided = decide(aws, item["id"], "bicycle")  # nobody waits: only the table changes
-    assert decided["status"] == "decided" and events(aws) == []
+    answer = decide(aws, item["id"], "bicycle")  # nobody waits: only the table and the labels change
+    assert answer.status == 200 and answer.json()["resumed"] is False and events(aws) == []
+    assert review_items(aws)[0]["status"] == "decided"
+    assert labelled_example(aws, item["id"]) == ("bicycle", BICYCLE_PNG)
 
 
 def test_unaudited_keys_exist_and_the_sample_follows_the_rate():
@@ -173,7 +190,10 @@ def test_a_processing_failure_becomes_a_review_item_a_reviewer_can_route(aws, en
     assert sum(e["type"] == "LambdaFunctionFailed" for e in run["history"]) == 4
     assert "Describe failure" in run["entered"]
 
-    decide(aws, item["id"], "bicycle")
+    listed = pending_reviews(aws)["reviews"][0]
+    assert listed["reason"] == "processing_failed" and listed["error"] == "EndpointUnavailableError"
+    assert listed["model_label"] is None
+    assert decide(aws, item["id"], "bicycle").status == 200
     run = finish(aws, arn)
     output = json.loads(run["output"])
     assert run["status"] == "SUCCEEDED" and output["outcome"] == "routed" and output["decided_by"] == "reviewer"

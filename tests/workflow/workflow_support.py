@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 from scones.local.aws import LocalAws
-from scones.local.reviewing import decide  # noqa: F401  (the tests' reviewer)
 from scones_contracts.review import is_audit_sample
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "images"
@@ -93,3 +92,16 @@ def unaudited_key(body: bytes, rate: float, key: str) -> str:
         if not is_audit_sample(f"{candidate}#{etag}", rate):
             return candidate
     raise AssertionError("every variant is audited")
+
+
+def labelled_example(aws: LocalAws, review_id: str) -> tuple[str, bytes] | None:
+    """(class name, image bytes) of the labelled example a decision wrote, read as training reads it."""
+    from scones_contracts.classes import CLASS_NAMES
+
+    bucket, prefix = aws.deployed.bucket, aws.assembly.config.bucket.labels_prefix
+    try:
+        row = aws.s3.get_object(Bucket=bucket, Key=f"{prefix}lists/{review_id}.lst")["Body"].read().decode()
+    except aws.s3.exceptions.NoSuchKey:
+        return None
+    _index, label, path = row.rstrip("\n").split("\t")
+    return CLASS_NAMES[int(label)], aws.s3.get_object(Bucket=bucket, Key=prefix + path)["Body"].read()
