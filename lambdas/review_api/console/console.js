@@ -2,8 +2,9 @@
  * Scones review console. Plain JavaScript, no dependencies, no build step.
  *
  * Contract with the review API (same routes in AWS and locally):
- *   GET  api/reviews                    -> {"reviews": [{id, key, reason, model_label, confidence,
- *                                            probabilities, created_at, image_url, ...}]}, oldest first
+ *   GET  api/reviews                    -> {"pending": N, "reviews": [{id, key, reason, model_label,
+ *                                            confidence, probabilities, created_at, image_url, error}]},
+ *                                            oldest first
  *   POST api/reviews/{id}/decision      {"label": "bicycle"|"motorcycle"|"reject", "note": "..."}
  *   GET  console/config.json            -> {"mode": "local"} or
  *                                          {"mode": "cognito", "auth_domain", "client_id", "scopes"}
@@ -28,7 +29,7 @@
     audit: "Audit sample: already routed by the model; your label measures its live accuracy."
   };
 
-  var state = { config: null, token: null, reviews: [], current: null, busy: false, skipped: {} };
+  var state = { config: null, token: null, reviews: [], pending: 0, current: null, busy: false, skipped: {} };
   var $ = function (id) { return document.getElementById(id); };
 
   // -- messages --------------------------------------------------------------------------------
@@ -120,6 +121,8 @@
     return api("api/reviews").then(function (body) {
       var reviews = body && Array.isArray(body.reviews) ? body.reviews : [];
       state.reviews = reviews;
+      // The listing may be a page of the queue; "pending" counts all of it.
+      state.pending = body && typeof body.pending === "number" ? body.pending : reviews.length;
       clearErrorIfStale();
       var stillThere = state.current && reviews.some(function (r) { return r.id === state.current.id; });
       if (!stillThere) state.current = nextReview(null);
@@ -148,7 +151,7 @@
   }
 
   function render() {
-    var count = state.reviews.length;
+    var count = Math.max(state.pending || 0, state.reviews.length);
     $("waiting").textContent = count === 1 ? "1 image waiting" : count + " images waiting";
     document.title = (count ? "(" + count + ") " : "") + "Scones review console";
     var item = state.current;
@@ -251,6 +254,7 @@
         if (moveOn) {
           $("note").value = "";
           state.reviews = state.reviews.filter(function (r) { return r.id !== item.id; });
+          state.pending = Math.max(0, (state.pending || 0) - 1);
           state.current = nextReview(item);
         }
         setBusy(false);
@@ -352,6 +356,7 @@
       window.location.assign(state.config.auth_domain + "/logout?" + query.toString());
     } else {
       state.reviews = [];
+      state.pending = 0;
       state.current = null;
       render();
       showError("Signed out. Open the address printed by `scones run --review-port` to sign in again.");
