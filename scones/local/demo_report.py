@@ -21,7 +21,7 @@ def write_report(report_dir: Path, outcomes: list[Outcome], summary: dict, label
     prefix_len = len("incoming/")
     for outcome in outcomes:
         truth = labels.get(outcome.key[prefix_len:])
-        if truth and outcome.label in names:
+        if truth and outcome.label in names and outcome.decided_by != "reviewer":  # the model's own answers
             matrix[names.index(truth)][names.index(outcome.label)] += 1
             known += 1
     confidences = [o.confidence for o in outcomes if o.confidence is not None]

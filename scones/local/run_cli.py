@@ -155,7 +155,8 @@ def run_workflow(images: Path, model: Path, workdir: Path, context: dict, concur
     image, however often its upload event was delivered. Each image has `image_timeout` seconds
     from its upload (default: the state machine's timeout plus a grace); a run longer than
     `progress_every` seconds reports its progress on stderr."""
-    from .runtime import LocalWorkflow, display_path, list_images, summarize, upload_key
+    from .run_summary import summarize
+    from .runtime import LocalWorkflow, display_path, list_images, upload_key
 
     files = list_images(images)
     if not files:

@@ -8,7 +8,8 @@ exactly one `Outcome`: that of the execution that claimed its object version. Wi
 deliveries on (EventBridge delivers at least once) each upload event starts two executions; the
 one refused as `duplicate` is counted (`LocalWorkflow.duplicates`), never reported as the file's.
 An image that waits for a human reviewer gets `review` (with the review's reason and the model's
-guess) as soon as its review item is pending.
+guess) as soon as its review item is pending, or, with `hold_reviews` (`scones run --review-port`),
+the outcome the reviewer's decision leads to, when it is decided (`decided_by: "reviewer"`).
 """
 from __future__ import annotations
 
@@ -45,11 +46,19 @@ class Outcome:
     latency_ms: float | None = None
     source: str | None = None  # the local file
     steps_ms: dict[str, float] = field(default_factory=dict)  # serialize / classify / check_confidence / orchestration
+    reason_code: str | None = None  # quarantined: why, as a code (e.g. rejected_by_reviewer)
+    decided_by: str | None = None  # routed / rejected: "model" or "reviewer"
+    review_id: str | None = None  # the review item a reviewer decided (or that the image waits for)
 
     def json_line(self) -> str:
         """ASCII-only JSON (non-ASCII as \\u escapes): valid whatever the console's encoding."""
         data = asdict(self)
-        return json.dumps({k: data[k] for k in ("key", "outcome", "label", "confidence", "reason", "latency_ms")})
+        return json.dumps({k: data[k] for k in JSON_FIELDS})
+
+
+# One `scones run --json` line per input (always these keys; null when not applicable).
+JSON_FIELDS = ("key", "outcome", "label", "confidence", "reason", "reason_code", "latency_ms", "decided_by",
+               "review_id")
 
 
 @dataclass(frozen=True)
@@ -159,7 +168,8 @@ class LocalWorkflow:
     # -- running --------------------------------------------------------------------------------
     def run(self, files: list[Path], root: Path, concurrency: int = 8, image_timeout_s: float | None = None,
             duplicate_deliveries: bool = False, on_progress: Callable[[Progress], None] | None = None,
-            progress_every_s: float = 10.0) -> Iterator[Outcome]:
+            progress_every_s: float = 10.0, hold_reviews: bool = False, release: threading.Event | None = None,
+            on_waiting: Callable[[Outcome], None] | None = None) -> Iterator[Outcome]:
         """Upload `files` (relative to `root`) under the incoming prefix; yield outcomes as they finish.
 
         `concurrency` images are in flight at once, like that many drivers each uploading a photo
@@ -169,9 +179,15 @@ class LocalWorkflow:
         is uploaded however many there are. `duplicate_deliveries`: deliver every upload event
         twice, each under its own execution. `on_progress(Progress)` is called every
         `progress_every_s` seconds (not at all in a shorter run).
+        `hold_reviews`: an image that waits for a reviewer gets its line when the decision has led to
+        an outcome (`on_waiting(outcome "review")` says once that it waits; its upload slot goes to
+        the next file, as a human may take hours); once `release` is set (Ctrl-C), the images still
+        waiting get `review` lines and the run ends. The per-image deadline (the state machine's
+        timeout, which includes `review_timeout_hours`) covers the wait.
         """
         aws = self.aws
         assert aws is not None, "use LocalWorkflow as a context manager"
+        release = release or threading.Event()
         if image_timeout_s is None:
             image_timeout_s = self.config.execution_timeout_seconds + START_GRACE_S
         keys, refused = self._keys(files, root)
@@ -199,9 +215,16 @@ class LocalWorkflow:
         running: dict[str, int] = {}  # key -> its executions not yet ended
         decided: dict[str, Outcome] = {}  # key -> the outcome of the execution that claimed it
         done: set[str] = set()
+        slot_freed: set[str] = set()  # keys whose slot went to the next upload (ended, or waiting for a human)
+        announced: set[str] = set()  # executions whose wait for a reviewer was reported
         counts = {name: 0 for name in OUTCOMES}
         started = next_progress = time.perf_counter()
         next_progress += progress_every_s
+
+        def free_slot(key: str) -> None:
+            if key not in slot_freed:
+                slot_freed.add(key)
+                slots.release()
 
         def finish(outcome: Outcome) -> Outcome:
             done.add(outcome.key)
@@ -215,19 +238,27 @@ class LocalWorkflow:
                 while not upload_failures.empty():
                     failure = upload_failures.get()
                     if failure.key not in done:  # not already past its deadline
-                        slots.release()
+                        free_slot(failure.key)
                         yield finish(failure)
                 for execution_input, arn in aws.dispatch_uploads(deliveries=2 if duplicate_deliveries else 1):
                     if execution_input["key"] in keys and execution_input["key"] not in done:
                         pending[arn] = execution_input["key"]
                         running[execution_input["key"]] = running.get(execution_input["key"], 0) + 1
                 waiting = aws.pending_executions() if pending else set()
+                holding = hold_reviews and not release.is_set()
                 for arn, key in list(pending.items()):
                     if key in done:  # past its deadline already: its executions no longer count
                         pending.pop(arn)
                         continue
                     description = aws.sfn.describe_execution(executionArn=arn)
                     is_waiting = description["status"] == "RUNNING" and arn in waiting
+                    if is_waiting and holding:
+                        if arn not in announced:
+                            announced.add(arn)
+                            free_slot(key)
+                            if on_waiting is not None:
+                                on_waiting(self._waiting(key, keys[key], arn, uploaded_at[key]))
+                        continue
                     if description["status"] == "RUNNING" and not is_waiting:
                         continue
                     pending.pop(arn)
@@ -239,14 +270,14 @@ class LocalWorkflow:
                     else:
                         decided.setdefault(key, outcome)
                     if running[key] == 0:  # every delivery of this upload has ended: one line for it
-                        slots.release()
+                        free_slot(key)
                         yield finish(decided.get(key) or Outcome(
                             key=key, outcome="failed", source=display_path(keys[key]), latency_ms=outcome.latency_ms,
                             reason="every execution for this upload was refused as a duplicate delivery"))
                 now = time.perf_counter()
                 for key, at in list(uploaded_at.items()):
                     if key not in done and now - at > image_timeout_s:
-                        slots.release()
+                        free_slot(key)
                         yield finish(self._overdue(key, keys[key], image_timeout_s, running.get(key, 0), now - at))
                 if on_progress is not None and progress_every_s > 0 and now >= next_progress:
                     next_progress = now + progress_every_s
@@ -291,7 +322,9 @@ class LocalWorkflow:
             output = json.loads(description["output"])
             return Outcome(key=key, outcome=output["outcome"], label=output.get("label"),
                            confidence=output.get("confidence"), reason=output.get("reason"),
-                           latency_ms=latency_ms, source=display_path(source), steps_ms=steps)
+                           latency_ms=latency_ms, source=display_path(source), steps_ms=steps,
+                           reason_code=output.get("reason_code"), decided_by=output.get("decided_by"),
+                           review_id=output.get("review_id"))
         reason = f"{description.get('error', status)}: {_cause_message(description.get('cause'))}"
         return Outcome(key=key, outcome="failed", reason=reason, latency_ms=latency_ms, source=display_path(source),
                        steps_ms=steps)
@@ -303,7 +336,7 @@ class LocalWorkflow:
         if item.get("error"):
             reason = f"{reason}: {item['error']}: {_cause_message(item.get('cause'))}"
         return Outcome(key=key, outcome=OUTCOME_REVIEW, label=item.get("model_label"),
-                       confidence=item.get("confidence"), reason=reason,
+                       confidence=item.get("confidence"), reason=reason, review_id=item.get("id"),
                        latency_ms=round((time.perf_counter() - uploaded_at) * 1000, 1), source=str(source),
                        steps_ms=self._step_times(execution_arn))
 
@@ -341,32 +374,3 @@ def _reset_cached_clients() -> None:
     from lambdas.shared.aws_clients import reset_clients
 
     reset_clients()
-
-
-def summarize(outcomes: list[Outcome], wall_seconds: float) -> dict[str, Any]:
-    """Counts, throughput and latency percentiles, and where the time went."""
-    counts = {name: 0 for name in OUTCOMES}
-    for outcome in outcomes:
-        counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
-    latencies = sorted(o.latency_ms for o in outcomes if o.latency_ms is not None)
-    steps: dict[str, list[float]] = {}
-    for outcome in outcomes:
-        for step, ms in outcome.steps_ms.items():
-            steps.setdefault(step, []).append(ms)
-    return {
-        "summary": True,
-        "images": len(outcomes),
-        "counts": counts,
-        "wall_seconds": round(wall_seconds, 2),
-        "throughput_images_per_s": round(len(outcomes) / wall_seconds, 2) if wall_seconds > 0 else None,
-        "latency_ms": {"p50": percentile(latencies, 50), "p90": percentile(latencies, 90),
-                       "p99": percentile(latencies, 99), "max": latencies[-1] if latencies else None},
-        "step_ms_mean": {k: round(sum(v) / len(v), 2) for k, v in steps.items() if v},
-    }
-
-
-def percentile(sorted_values: list[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
-    return sorted_values[index]

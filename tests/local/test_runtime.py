@@ -226,8 +226,11 @@ def test_scones_run_json_cli(tiny_model_path, tmp_path):
     assert sorted(o["key"] for o in per_file) == sorted(upload_key("incoming/", images, f) for f in files)
     assert set(odd) <= {o["key"] for o in per_file}
     for outcome in per_file:
-        assert set(outcome) == {"key", "outcome", "label", "confidence", "reason", "latency_ms"}
+        assert set(outcome) == {"key", "outcome", "label", "confidence", "reason", "reason_code", "latency_ms",
+                                "decided_by", "review_id"}
         assert outcome["outcome"] in OUTCOMES
+        assert outcome["decided_by"] == ("model" if outcome["outcome"] == "routed" else None)
+        assert (outcome["review_id"] is not None) == (outcome["outcome"] == "review")
     by_key = {o["key"]: o for o in per_file}
     assert by_key["incoming/caf%E9 %FF photo.png"]["outcome"] == "quarantined"
     assert by_key["incoming/50% off.png"]["outcome"] in ("routed", "review")
