@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import shutil
@@ -136,25 +137,37 @@ def _print_outcome(outcome, as_json: bool) -> None:
     if as_json:
         _say(outcome.json_line())
         return
-    detail = {
-        "routed": f"{outcome.label} {outcome.confidence:.3f}" if outcome.confidence is not None else "",
-        "review": f"{outcome.label} {outcome.confidence:.3f} (below threshold)" if outcome.confidence is not None
-        else outcome.reason or "",
-    }.get(outcome.outcome, outcome.reason or "")
+    confidence = f"{outcome.confidence:.3f}" if outcome.confidence is not None else None
+    if outcome.decided_by == "reviewer":
+        detail = (f"{outcome.label} (decided by a reviewer; model confidence {confidence or 'none'})"
+                  if outcome.outcome == "routed" else f"rejected by a reviewer: {outcome.reason or '(no note)'}")
+    elif outcome.outcome == "routed":
+        detail = f"{outcome.label} {confidence or ''}"
+    elif outcome.outcome == "review":
+        detail = f"{outcome.label} {confidence} (below threshold)" if confidence else outcome.reason or ""
+    else:
+        detail = outcome.reason or ""
     latency = f"{outcome.latency_ms:>8.0f} ms" if outcome.latency_ms is not None else f"{'-':>8}   "
     _say(f"{outcome.outcome:<12} {latency}  {_one_line(outcome.key)}  {_one_line(detail)}")
 
 
 def run_workflow(images: Path, model: Path, workdir: Path, context: dict, concurrency: int,
                  inject_errors: float, as_json: bool, duplicate_deliveries: bool = False,
-                 image_timeout: float | None = None, progress_every: float = 10.0) -> tuple[list, dict]:
+                 image_timeout: float | None = None, progress_every: float = 10.0,
+                 review=None) -> tuple[list, dict]:
     """Every file under `images` through the local workflow synthesized with the config overrides `context`.
 
     The summary counts, besides the files' outcomes, the executions refused as duplicate deliveries
     (`duplicates`) and the routing events published on the bus (`routing_events`): one per routed
     image, however often its upload event was delivered. Each image has `image_timeout` seconds
     from its upload (default: the state machine's timeout plus a grace); a run longer than
-    `progress_every` seconds reports its progress on stderr."""
+    `progress_every` seconds reports its progress on stderr.
+
+    `review` (`review_session.ReviewOptions`): serve the review console and API while the run lasts;
+    an image waiting for a reviewer gets its line once decided; the run ends when no review is
+    pending (or on Ctrl-C), then exports the labelled examples if asked."""
+    from scones_contracts.events import ROUTING_EVENT_DETAIL_TYPE
+
     from .run_summary import summarize
     from .runtime import LocalWorkflow, display_path, list_images, upload_key
 
@@ -163,24 +176,31 @@ def run_workflow(images: Path, model: Path, workdir: Path, context: dict, concur
         raise SystemExit(f"scones: no files under {images}")
     outcomes = []
     with LambdaLogsToFile(workdir / "lambda-logs.jsonl"), \
-            LocalWorkflow(model, workdir, context=context, inject_errors=inject_errors) as workflow:
+            LocalWorkflow(model, workdir, context=context, inject_errors=inject_errors) as workflow, \
+            contextlib.ExitStack() as reviewing:
         prefix = workflow.config.bucket.incoming_prefix
         for path in files:
             key = upload_key(prefix, images, path)
             if key != prefix + display_path(path.relative_to(images)):
                 _note(f"'{display_path(path.relative_to(images))}': the name is not valid UTF-8; uploaded as "
                       f"'{key}' (each byte that is not UTF-8, and each '%', written %XX)")
+        console = review.start(workflow, reviewing) if review else None
         started = time.perf_counter()
         for outcome in workflow.run(files, images, concurrency=concurrency, image_timeout_s=image_timeout,
                                     duplicate_deliveries=duplicate_deliveries,
                                     on_progress=lambda progress: _note(progress.line()),
-                                    progress_every_s=progress_every):
+                                    progress_every_s=progress_every,
+                                    **(console.run_options() if console else {})):
             outcomes.append(outcome)
             _print_outcome(outcome, as_json)
         summary = summarize(outcomes, time.perf_counter() - started)
+        if console:
+            summary["review"] = review.finish(console)
         summary["duplicate_deliveries"] = duplicate_deliveries
         summary["duplicates"] = workflow.duplicates
-        summary["routing_events"] = len(workflow.aws.routing_events())
+        published = workflow.aws.routing_events()  # the bus also carries Photo Rejected / Review Expired
+        summary["routing_events"] = sum(1 for event in published
+                                        if event.get("detail-type") == ROUTING_EVENT_DETAIL_TYPE)
         summary["threshold"] = workflow.config.decision.threshold
         summary["capture_dir"] = str(workflow.capture_dir) if workflow.capture_dir else None
         summary["lambda_logs"] = str(workdir / "lambda-logs.jsonl")
@@ -193,16 +213,34 @@ def workflow_context(args: argparse.Namespace) -> dict:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from .review_session import ReviewOptions, ReviewUnavailable
+
     images = Path(args.images)
     if not images.is_dir():
         print(f"scones run: --images {images} is not a folder", file=sys.stderr)
         return 2
+    if args.labels_out and args.review_port is None:
+        print("scones run: --labels-out needs --review-port (the labelled examples are the reviewers' decisions)",
+              file=sys.stderr)
+        return 2
+    if args.review_port is not None and not 0 <= args.review_port <= 65535:
+        print(f"scones run: --review-port {args.review_port} is not a TCP port (0..65535; 0 = any free port)",
+              file=sys.stderr)
+        return 2
     model = ensure_model(Path(args.model) if args.model else None, args.threshold,
                          log=lambda m: print(m, file=sys.stderr))
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="scones-run-"))
-    _, summary = run_workflow(images, model, workdir, workflow_context(args), args.concurrency, args.inject_errors,
-                              args.json, duplicate_deliveries=args.duplicate_deliveries,
-                              image_timeout=args.image_timeout, progress_every=args.progress_every)
+    review = None
+    if args.review_port is not None:
+        review = ReviewOptions.from_environment(args.review_port, Path(args.labels_out) if args.labels_out else None)
+    try:
+        _, summary = run_workflow(images, model, workdir, workflow_context(args), args.concurrency,
+                                  args.inject_errors, args.json, duplicate_deliveries=args.duplicate_deliveries,
+                                  image_timeout=args.image_timeout, progress_every=args.progress_every,
+                                  review=review)
+    except ReviewUnavailable as refused:
+        print(f"scones run: {refused}", file=sys.stderr)
+        return 2
     print(json.dumps(summary) if args.json else _summary_text(summary), flush=True)
     return 0
 
@@ -261,15 +299,44 @@ def cmd_demo(args: argparse.Namespace) -> int:
     labels = build_demo_images(images, per_class=args.per_class)
     from .runtime import list_images
 
+    # A human decides the images the model is unsure of: with a terminal, the demo serves the review
+    # console and waits for those decisions; without one (CI: no stdin) it must not wait for anyone.
+    interactive = args.review_port is not None and _has_terminal()
+    review = None
+    if interactive:
+        from .review_session import ReviewOptions
+
+        review = ReviewOptions.from_environment(args.review_port)
     print(f"== uploading {len(list_images(images))} files from {images} under incoming/ "
           f"(concurrency {args.concurrency})")
-    outcomes, summary = run_workflow(images, model, workdir, workflow_context(args), args.concurrency, 0.0, False)
+    if interactive:
+        print("== images the model is unsure of wait for you: open the review console printed below "
+              "(keys B, M, R), or press Ctrl-C to stop waiting")
+    outcomes, summary = run_workflow(images, model, workdir, workflow_context(args), args.concurrency, 0.0, False,
+                                     review=review)
     print(_summary_text(summary))
     from .demo_report import write_report
 
     write_report(report_dir, outcomes, summary, labels, model, images)
     print(f"\n== report written to {report_dir}")
+    waiting = sum(1 for outcome in outcomes if outcome.outcome == "review")
+    if waiting:
+        print(f"\n== {waiting} low-confidence image(s) wait for a reviewer"
+              + ("" if interactive else " (no terminal here, so the demo did not wait)") + ". Decide them in the "
+              f"review console: {_scones_command()} run --images {images} "
+              f"--model {model} --review-port 8765   then open the address it prints (it ends in #token=...)")
     return 0
+
+
+def _scones_command() -> str:
+    """How to call scones from here: the environment's own entry point when it has one."""
+    installed = Path(sys.executable).parent / "scones"
+    return str(installed) if installed.is_file() else "scones"
+
+
+def _has_terminal() -> bool:
+    """A person at a terminal (stdin and stdout are ttys): someone who can open the console."""
+    return all(stream is not None and stream.isatty() for stream in (sys.stdin, sys.stdout))
 
 
 def cmd_bench_workflow(args: argparse.Namespace) -> int:
@@ -323,6 +390,14 @@ def register(subparsers) -> None:
                      help="report progress on stderr this often in a longer run (0: never; default %(default)s)")
     run.add_argument("--workdir", help="where to keep synthesized templates and captures")
     run.add_argument("--json", action="store_true", help="one JSON line per file, then a summary line")
+    run.add_argument("--review-port", type=int, metavar="PORT",
+                     help="serve the review console and API on 127.0.0.1:PORT (0: any free port) and keep the run "
+                          "up until no review is pending (or Ctrl-C); an image waiting for a reviewer gets its "
+                          "line when decided. Auth: 'Authorization: Bearer $SCONES_REVIEW_TOKEN' (generated and "
+                          "printed on stderr when unset)")
+    run.add_argument("--labels-out", metavar="DIR",
+                     help="with --review-port: export the run's reviewed examples (rejects excluded) to DIR in the "
+                          "training layout (images/ + lists/*.lst)")
     run.set_defaults(func=cmd_run)
 
     demo = subparsers.add_parser("demo", help="train (or reuse) a model and run a mix of images end to end")
@@ -331,6 +406,11 @@ def register(subparsers) -> None:
     demo.add_argument("--concurrency", type=int, default=8)
     demo.add_argument("--per-class", type=int, default=12)
     demo.add_argument("--report-dir")
+    demo.add_argument("--review-port", type=int, default=0, metavar="PORT",
+                      help="at a terminal, serve the review console on 127.0.0.1:PORT (default 0: any free port) "
+                           "and wait for the low-confidence images to be decided")
+    demo.add_argument("--no-review", dest="review_port", action="store_const", const=None,
+                      help="do not serve the review console, even at a terminal")
     demo.set_defaults(func=cmd_demo)
 
 
