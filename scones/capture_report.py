@@ -26,7 +26,7 @@ from lambdas.drift.statistics import CONFIDENCE_RANGE, DriftThresholds, bin_edge
 from scones_contracts.baseline import Baseline, BaselineError
 from scones_contracts.capture import CaptureFormatError, parse_inference_time
 from scones_contracts.classes import CLASS_NAMES, parse_class_names
-from scones_contracts.decision import DEFAULT_THRESHOLD, THRESHOLD_RANGE, validate_threshold
+from scones_contracts.decision import THRESHOLD_RANGE, validate_threshold
 from scones_contracts.s3_uri import parse_s3_uri
 
 PROG = "scones capture-report"
@@ -57,20 +57,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="baseline.json or model.tar.gz holding baseline.json (local path or s3:// URI)")
     parser.add_argument("--threshold", type=float, metavar="T",
                         help=f"low-confidence threshold on the top probability, {THRESHOLD_RANGE} "
-                             f"(default: the baseline's, else {DEFAULT_THRESHOLD})")
+                             "(default: the config's decision threshold, as routing and the drift check judge; "
+                             "%(default)s)")
     parser.add_argument("--since", metavar="ISO", help="only records with inferenceTime >= this (UTC if no offset)")
     parser.add_argument("--until", metavar="ISO", help="only records with inferenceTime <= this")
     parser.add_argument("--class-names", metavar="A,B",
                         help="class names in output order (default: baseline's, else bicycle,motorcycle)")
     defaults = DriftThresholds()
     parser.add_argument("--psi-threshold", type=float, default=defaults.psi,
-                        help="confidence PSI above this is drift (default %(default)s)")
+                        help="confidence PSI above this is drift (default: the config's drift_psi_alarm_threshold, "
+                             "%(default)s)")
     parser.add_argument("--class-mix-threshold", type=float, default=defaults.class_mix_tvd,
                         help="class-mix total variation distance above this is drift (default %(default)s)")
     parser.add_argument("--low-confidence-delta", type=float, default=defaults.low_confidence_delta,
                         help="rise of the low-confidence share above this is drift (default %(default)s)")
     parser.add_argument("--min-records", type=int, default=defaults.min_records,
-                        help="never flag drift on fewer valid records (default %(default)s)")
+                        help="never flag drift on fewer valid records (default: the config's drift_min_records, "
+                             "%(default)s)")
     parser.add_argument("--json", action="store_true", help="print the report as one JSON object (last line)")
     parser.add_argument("--plots", metavar="DIR", help="write PNG plots into DIR")
     parser.set_defaults(func=run)

@@ -31,6 +31,10 @@ CONFIG_DEFAULTS: dict[str, dict[str, Callable]] = {
     "run": {"threshold": lambda c: c.decision.threshold},
     "demo": {"threshold": lambda c: c.decision.threshold},
     "serve": {"endpoint_name": lambda c: c.endpoint.name},
+    # As the deployed drift check judges (its THRESHOLD, PSI_THRESHOLD and MIN_RECORDS come from these knobs).
+    "capture-report": {"threshold": lambda c: c.decision.threshold,
+                       "psi_threshold": lambda c: c.drift.psi_alarm_threshold,
+                       "min_records": lambda c: c.drift.min_records},
 }
 
 

@@ -36,6 +36,7 @@ from pathlib import Path
 import uvicorn
 
 from scones_contracts.endpoint import VARIANT_NAME
+from stacks.config_groups import EndpointSettings
 
 from .model_server_app import InvocationStats, create_app
 from .model_server_errors import EndpointIdentity
@@ -46,8 +47,9 @@ __all__ = ["DEFAULT_ENDPOINT_NAME", "DEFAULT_VARIANT", "LOCAL_ACCOUNT_ID", "Mode
 
 logger = logging.getLogger("scones.model_server")
 
-#: The endpoint name when the caller gives none (the scones CLI and the local runtime pass the config's).
-DEFAULT_ENDPOINT_NAME = "scones-vehicle-classifier"
+#: The endpoint name when the caller gives none: the config's default (the scones CLI and the local runtime
+#: pass the configured one, which `-c endpoint_name=...` may change).
+DEFAULT_ENDPOINT_NAME = EndpointSettings().name
 DEFAULT_VARIANT = VARIANT_NAME
 #: The account named in ValidationError messages and ARNs (moto's default account, as scones.local.aws).
 LOCAL_ACCOUNT_ID = "123456789012"

@@ -73,6 +73,20 @@ def test_json_last_line_as_a_real_process(lib, tmp_path, baseline_file):
     assert report["drift"]["thresholds"]["low_confidence_threshold"] == 0.9
 
 
+def test_defaults_are_the_configured_knobs_the_drift_check_uses(lib, capsys, baseline_dict, baseline_file):
+    """Without flags the report judges as the deployed check does: the config's threshold, PSI bound and
+    minimum records (a `-c` override included), not the baseline's recorded threshold."""
+    assert baseline_dict["threshold"] != 0.8
+    argv = ["-c", "confidence_threshold=0.8", "-c", "drift_psi_alarm_threshold=0.3", "-c", "drift_min_records=7",
+            "capture-report", "--capture", str(lib.FIXTURES), "--baseline", str(baseline_file), "--json"]
+    assert main(argv) == 0
+    report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert report["threshold"] == 0.8
+    assert report["drift"]["thresholds"]["low_confidence_threshold"] == 0.8
+    assert report["drift"]["thresholds"]["psi"] == 0.3
+    assert report["drift"]["thresholds"]["min_records"] == 7
+
+
 def test_drift_detected_still_exits_zero_and_writes_plots(lib, tmp_path, capsys, baseline_dict):
     model = tmp_path / "model.tar.gz"
     model.write_bytes(lib.model_tar_gz(baseline_dict))
