@@ -1,25 +1,2 @@
-"""Data-capture fixtures (tests/capture_support.py): `lib`, a baseline dict and its file."""
-from __future__ import annotations
-
-import json
-
-import pytest
-
-from tests import capture_support
-
-
-@pytest.fixture(scope="session")
-def lib():
-    return capture_support.namespace()
-
-
-@pytest.fixture
-def baseline_dict(lib):
-    return lib.make_baseline()
-
-
-@pytest.fixture
-def baseline_file(tmp_path, baseline_dict):
-    path = tmp_path / "baseline.json"
-    path.write_text(json.dumps(baseline_dict))
-    return path
+"""Data-capture fixtures: `lib`, a baseline dict and its file (tests/capture_fixtures.py)."""
+from tests.capture_fixtures import baseline_dict, baseline_file, lib  # noqa: F401 (fixtures used by name)
