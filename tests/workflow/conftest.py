@@ -2,8 +2,8 @@
 
 Resources come from the templates (scones.local.aws.LocalAws), the real handlers run in-process
 (scones.local.lambda_hook, scones.local.moto_shims), and the SageMaker endpoint is stubbed at the
-boto3 level (a botocore Stubber on the classify function's client). IAM is enforced: every call is
-checked against the synthesized role it runs as (scones.local.iam_enforcement), and a test in which
+boto3 level (scripted answers on the classify function's client, through botocore's before-call
+event). IAM is enforced: every call is checked against the synthesized role it runs as (scones.local.iam_enforcement), and a test in which
 any call was denied fails.
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ import json
 import boto3
 import pytest
 from botocore.response import StreamingBody
-from botocore.stub import ANY, Stubber
+from botocore.awsrequest import AWSResponse
 
 from lambdas.shared import aws_clients
 from scones.local.aws import LocalAws
@@ -26,30 +26,49 @@ SHORT_REVIEW_TIMEOUT_HOURS = "0.0005"
 
 
 class EndpointStub:
-    """Scripted answers of the SageMaker endpoint, at the boto3 client level."""
+    """Scripted answers of the SageMaker endpoint, at the boto3 client level.
+
+    Answers are consumed in order by InvokeEndpoint calls (botocore's `before-call` event, after the
+    IAM check); `pending` is what is still unanswered and `calls` how many calls arrived, so tests
+    can say "the endpoint was never called" without reaching into a Stubber's private queue.
+    """
+
+    EXPECTED = {"ContentType": "image/png", "Accept": "application/json"}
 
     def __init__(self) -> None:
         self.client = boto3.client("sagemaker-runtime", region_name="us-east-1")
-        self.stubber = Stubber(self.client)
+        self.pending: list[tuple[AWSResponse, dict]] = []
+        self.calls = 0
+        # As botocore's Stubber: check the parameters before they are serialized, answer before the call.
+        self.client.meta.events.register("before-parameter-build.sagemaker-runtime.InvokeEndpoint", self._check)
+        self.client.meta.events.register("before-call.sagemaker-runtime.InvokeEndpoint", self._respond)
 
     def answer(self, probabilities: list[float]) -> None:
         body = json.dumps(probabilities).encode()
-        self.stubber.add_response("invoke_endpoint", {
+        self.pending.append((AWSResponse(None, 200, {}, None), {
             "Body": StreamingBody(io.BytesIO(body), len(body)), "ContentType": "application/json",
-            "InvokedProductionVariant": "AllTraffic"},
-            {"EndpointName": ANY, "ContentType": "image/png", "Accept": "application/json", "Body": ANY})
+            "InvokedProductionVariant": "AllTraffic", "ResponseMetadata": {"HTTPStatusCode": 200}}))
 
     def fail(self, code: str, status: int, **extra) -> None:
-        self.stubber.add_client_error("invoke_endpoint", service_error_code=code, service_message=f"stub {code}",
-                                      http_status_code=status, modeled_fields=extra or None)
+        self.pending.append((AWSResponse(None, status, {}, None), {
+            "Error": {"Code": code, "Message": f"stub {code}"}, "ResponseMetadata": {"HTTPStatusCode": status},
+            **extra}))
+
+    def _check(self, params: dict, **_) -> None:
+        self.calls += 1
+        sent = {name: params.get(name) for name in self.EXPECTED}
+        assert sent == self.EXPECTED and params.get("EndpointName") and params.get("Body"), params
+
+    def _respond(self, **_) -> tuple[AWSResponse, dict]:
+        assert self.pending, "InvokeEndpoint called with no scripted answer left"
+        return self.pending.pop(0)
 
 
 @pytest.fixture
 def endpoint():
     stub = EndpointStub()
     aws_clients.install("sagemaker-runtime", stub.client)
-    with stub.stubber:
-        yield stub
+    yield stub
     aws_clients.reset_clients()
 
 

@@ -69,7 +69,7 @@ def test_invalid_image_is_quarantined_with_its_reason_and_kept(aws, endpoint):
     assert (record["key"], record["version_id"]) == ("incoming/ünïcode broken.png", upload["VersionId"])
     assert aws.s3.get_object(Bucket=bucket, Key="incoming/ünïcode broken.png")["Body"].read() == truncated
     assert "Classify vehicle" not in run["entered"]
-    assert endpoint.stubber._queue.__len__() == 0  # the endpoint was never called
+    assert endpoint.calls == 0  # the endpoint was never called
     assert review_items(aws) == []
 
 
@@ -128,7 +128,7 @@ def test_removing_a_needed_grant_fails_the_step_and_the_image_waits_for_review(a
     denials = iam.take_denials()
     assert denials and {f"{d.call.service}:{d.call.operation}" for d in denials} == {denied_call}
     assert all(d.principal.role == role and {r.action for r in d.denied} == {action} for d in denials)
-    endpoint.stubber._queue.clear()  # an unused answer is not this test's point
+    endpoint.pending.clear()  # an unused answer is not this test's point
 
 
 def quarantined_objects(aws: LocalAws) -> dict[str, bytes]:
