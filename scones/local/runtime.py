@@ -175,6 +175,8 @@ class LocalWorkflow:
         keys, refused = self._keys(files, root)
         uploaded_at: dict[str, float] = {}
         upload_failures: "queue.Queue[Outcome]" = queue.Queue()
+        uploads = [0]  # objects stored so far; their events are awaited on the rule's queue
+        events_seen: set[str] = set()
         slots = threading.Semaphore(max(1, concurrency))
         stop = threading.Event()
 
@@ -187,6 +189,7 @@ class LocalWorkflow:
                     body = path.read_bytes()
                     uploaded_at[key] = time.perf_counter()
                     aws.s3.put_object(Bucket=aws.deployed.bucket, Key=key, Body=body)
+                    uploads[0] += 1
                 except Exception as exc:  # unreadable file or refused upload: say so, keep going
                     upload_failures.put(Outcome(key=key, outcome="failed", reason=f"upload failed: {exc}",
                                                 source=display_path(path)))
@@ -215,7 +218,11 @@ class LocalWorkflow:
                     if failure.key not in done:  # not already past its deadline
                         slots.release()
                         yield finish(failure)
-                for execution_input, arn in aws.dispatch_uploads(deliveries=2 if duplicate_deliveries else 1):
+                # The queue is read only while an upload's event is still due (each receive is an API call).
+                dispatched = aws.dispatch_uploads(deliveries=2 if duplicate_deliveries else 1) \
+                    if uploads[0] > len(events_seen) else []
+                for execution_input, arn in dispatched:
+                    events_seen.add(execution_input["key"])
                     if execution_input["key"] in keys and execution_input["key"] not in done:
                         pending[arn] = execution_input["key"]
                         running[execution_input["key"]] = running.get(execution_input["key"], 0) + 1
@@ -223,7 +230,7 @@ class LocalWorkflow:
                     if key in done:  # past its deadline already: its executions no longer count
                         pending.pop(arn)
                         continue
-                    description = aws.sfn.describe_execution(executionArn=arn)
+                    description = aws.execution_description(arn)
                     if description["status"] == "RUNNING":
                         continue
                     pending.pop(arn)
@@ -293,7 +300,7 @@ class LocalWorkflow:
 
     def _step_times(self, execution_arn: str) -> dict[str, float]:
         """Time per task state (serialize/classify/check_confidence) and the rest (orchestration), from history."""
-        events = self.aws.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
+        events = self.aws.execution_events(execution_arn)
         if not events:
             return {}
         entered: dict[str, Any] = {}
