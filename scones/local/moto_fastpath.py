@@ -1,6 +1,6 @@
 """Work moto's Step Functions interpreter repeats for every execution, done once (same behaviour).
 
-Profiling the local runtime (`scones bench-workflow --profile`) showed most of its CPU going not
+Profiling the local runtime (`make profile`: py-spy over `scones bench-workflow`) showed most of its CPU going not
 to the workflow's work but to set-up moto's interpreter redoes for every execution and state:
 
 1. It parses the state machine definition (ANTLR) again for every execution: ~70 ms of CPU, a
@@ -13,9 +13,10 @@ to the workflow's work but to set-up moto's interpreter redoes for every executi
    rules each time, ~15 ms of CPU per task. `one_client_per_service()` reuses one client per
    (service, region, endpoint), created under a lock (boto3's default session is not safe to
    create clients from in parallel). The clients are configured exactly as moto creates them.
-3. It compiles every JSONPath expression (a PLY parser built from its grammar) at each use.
-   `compile_each_json_path_once()` keeps the compiled expression per path text (compiled
-   expressions hold no state; `find` and `update` take the data as an argument).
+3. It compiles every JSONPath expression (a PLY lexer and parser built from the grammar) at each
+   use, and so does moto's EventBridge for every event it delivers to a target without an input
+   transformer (eight paths). `compile_each_json_path_once()` keeps the compiled expression per
+   path text (compiled expressions hold no state; `find` and `update` take the data as an argument).
 
 Every call still goes through boto3 and moto's request/response handling, so what the
 interpreter sends, what IAM enforcement checks and what moto records are unchanged.
@@ -113,7 +114,8 @@ def compile_each_json_path_once() -> Iterator[None]:
     from moto.stepfunctions.parser.asl.component.common.path import result_path
     from moto.stepfunctions.parser.asl.utils import json_path
 
-    with mock.patch.object(json_path, "parse", functools.lru_cache(maxsize=4096)(jsonpath_ng.ext.parse)), \
+    extended = functools.lru_cache(maxsize=4096)(jsonpath_ng.ext.parse)
+    with mock.patch.object(json_path, "parse", extended), mock.patch.object(jsonpath_ng.ext, "parse", extended), \
             mock.patch.object(result_path, "parse", functools.lru_cache(maxsize=4096)(jsonpath_ng.parse)):
         yield
 

@@ -23,12 +23,13 @@ from scones_contracts.events import OUTCOME_DUPLICATE, OUTCOMES
 
 from .aws import LocalAws
 from .cloud_assembly import synthesize
+from .execution_environments import ExecutionEnvironments
 from .moto_shims import local_cloud
+from .step_times import step_times
 
 # An image's deadline is the state machine's execution timeout plus this, for the upload event's delivery.
 START_GRACE_S = 60
 MAX_KEY_BYTES = 1024  # S3's limit on an object key
-TASK_STEPS = {"Serialize image": "serialize", "Classify vehicle": "classify", "Check confidence": "check_confidence"}
 
 
 @dataclass
@@ -42,7 +43,7 @@ class Outcome:
     reason: str | None = None
     latency_ms: float | None = None
     source: str | None = None  # the local file
-    steps_ms: dict[str, float] = field(default_factory=dict)  # serialize / classify / check_confidence / orchestration
+    steps_ms: dict[str, float] = field(default_factory=dict)  # where the latency went: step_times.py
 
     def json_line(self) -> str:
         """ASCII-only JSON (non-ASCII as \\u escapes): valid whatever the console's encoding."""
@@ -115,6 +116,7 @@ class LocalWorkflow:
         self.on_invoke = on_invoke  # observes every Lambda invocation: (function name, seconds)
         self._stack: list[Any] = []
         self.aws: LocalAws | None = None
+        self.environments: ExecutionEnvironments | None = None  # the functions' Lambda execution environments
         self.server = None
         self.step_seconds: dict[str, list[float]] = {}
         self.duplicates = 0  # executions that ended `duplicate` (a redelivered upload event)
@@ -137,7 +139,7 @@ class LocalWorkflow:
         os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = url
         _reset_cached_clients()
         self._cloud = local_cloud(self.on_invoke)
-        self._cloud.__enter__()
+        self.environments = self._cloud.__enter__()
         self.aws = LocalAws(assembly)
         self.aws.deploy()
         return self
@@ -174,6 +176,7 @@ class LocalWorkflow:
             image_timeout_s = self.config.workflow.execution_timeout_minutes * 60 + START_GRACE_S
         keys, refused = self._keys(files, root)
         uploaded_at: dict[str, float] = {}
+        uploaded_wall: dict[str, float] = {}  # the same instants on the clock the execution history uses
         upload_failures: "queue.Queue[Outcome]" = queue.Queue()
         uploads = [0]  # objects stored so far; their events are awaited on the rule's queue
         events_seen: set[str] = set()
@@ -187,7 +190,7 @@ class LocalWorkflow:
                         return
                 try:
                     body = path.read_bytes()
-                    uploaded_at[key] = time.perf_counter()
+                    uploaded_at[key], uploaded_wall[key] = time.perf_counter(), time.time()
                     aws.s3.put_object(Bucket=aws.deployed.bucket, Key=key, Body=body)
                     uploads[0] += 1
                 except Exception as exc:  # unreadable file or refused upload: say so, keep going
@@ -235,7 +238,7 @@ class LocalWorkflow:
                         continue
                     pending.pop(arn)
                     running[key] -= 1
-                    outcome = self._outcome(key, keys[key], description, uploaded_at[key])
+                    outcome = self._outcome(key, keys[key], description, uploaded_at[key], uploaded_wall[key])
                     if outcome.outcome == OUTCOME_DUPLICATE:
                         self.duplicates += 1
                     else:
@@ -285,9 +288,10 @@ class LocalWorkflow:
         return Outcome(key=key, outcome="failed", source=display_path(source), latency_ms=round(waited_s * 1000, 1),
                        reason=f"no outcome within the per-image deadline: {what}")
 
-    def _outcome(self, key: str, source: Path, description: dict[str, Any], uploaded_at: float) -> Outcome:
+    def _outcome(self, key: str, source: Path, description: dict[str, Any], uploaded_at: float,
+                 uploaded_wall: float) -> Outcome:
         latency_ms = round((time.perf_counter() - uploaded_at) * 1000, 1)
-        steps = self._step_times(description["executionArn"])
+        steps = step_times(self.aws.execution_events(description["executionArn"]), uploaded_wall, time.time())
         status = description["status"]
         if status == "SUCCEEDED":
             output = json.loads(description["output"])
@@ -298,23 +302,6 @@ class LocalWorkflow:
         return Outcome(key=key, outcome="failed", reason=reason, latency_ms=latency_ms, source=display_path(source),
                        steps_ms=steps)
 
-    def _step_times(self, execution_arn: str) -> dict[str, float]:
-        """Time per task state (serialize/classify/check_confidence) and the rest (orchestration), from history."""
-        events = self.aws.execution_events(execution_arn)
-        if not events:
-            return {}
-        entered: dict[str, Any] = {}
-        spent = {name: 0.0 for name in TASK_STEPS.values()}
-        for event in events:
-            if "stateEnteredEventDetails" in event:
-                entered[event["stateEnteredEventDetails"]["name"]] = event["timestamp"]
-            elif "stateExitedEventDetails" in event:
-                name = event["stateExitedEventDetails"]["name"]
-                if name in TASK_STEPS and name in entered:
-                    spent[TASK_STEPS[name]] += (event["timestamp"] - entered[name]).total_seconds() * 1000
-        total = (events[-1]["timestamp"] - events[0]["timestamp"]).total_seconds() * 1000
-        spent["orchestration"] = max(0.0, total - sum(spent.values()))
-        return {k: round(v, 2) for k, v in spent.items()}
 
 
 def _cause_message(cause: str | None) -> str:
