@@ -108,9 +108,10 @@ def per_environment_powertools() -> Iterator[None]:
               [(LambdaPowertoolsFormatter, name) for name in _LOGGER_STATE]
     with contextlib.ExitStack() as stack:
         for cls, name in patched:
+            if isinstance(vars(cls).get(name), _PerEnvironment):
+                continue  # already active (a nested local cloud): the outer activation removes it
             if name in vars(cls):  # a class attribute of that name would be shadowed: refuse to guess
                 raise RuntimeError(f"{cls.__name__}.{name} is a class attribute; Powertools changed")
-            cls_name = name
-            setattr(cls, cls_name, _PerEnvironment(cls_name))
-            stack.callback(delattr, cls, cls_name)
+            setattr(cls, name, _PerEnvironment(name))
+            stack.callback(delattr, cls, name)
         yield

@@ -146,3 +146,14 @@ def test_an_idle_environment_is_reused_and_keeps_its_state():
     assert first == second == ("fn", 0) and other == ("other", 0)
     assert environments.created == {"fn": 1, "other": 1}
     assert not metrics.provider.metric_set  # outside any invocation: the instance's own set, untouched
+
+
+def test_nested_activation_keeps_the_isolation_until_the_outer_one_ends():
+    from aws_lambda_powertools.metrics.provider.cloudwatch_emf.cloudwatch import AmazonCloudWatchEMFProvider
+
+    with per_environment_powertools():
+        with per_environment_powertools():
+            pass
+        assert "metric_set" in vars(AmazonCloudWatchEMFProvider)  # the inner exit left it in place
+        assert metric_names(concurrent_metrics(isolated=True)["second"]) == {"FromSecond"}
+    assert "metric_set" not in vars(AmazonCloudWatchEMFProvider)
