@@ -17,14 +17,14 @@ export JSII_DEPRECATED := quiet
 export AWS_EC2_METADATA_DISABLED := true
 PYTEST_ARGS ?=
 
-.PHONY: install test synth deploy destroy snapshot-update demo bench bench-recipes lint lock lock-sdk clean
+.PHONY: install test synth deploy destroy snapshot-update demo bench bench-recipes profile lint lock lock-sdk clean
 
 install: $(STAMP) $(SDK_STAMP) node_modules/.installed $(CHROMIUM)
 
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip==25.3
-	$(PIP) install -q -c requirements.lock -e ".[test]"
+	$(PIP) install -q -c requirements.lock -e ".[test,bench]"
 	touch $@
 
 $(SDK_STAMP): requirements-sdk.lock
@@ -76,6 +76,14 @@ bench: install
 RECIPES_COMPARED ?= r240,r120,w24-r160
 bench-recipes: install
 	$(VENV)/bin/scones bench-recipes --recipes $(RECIPES_COMPARED) --folds 3 --out reports/recipes.jsonl --report reports/training-recipes.md
+
+# Where the local runtime's time goes: py-spy samples `scones bench-workflow` at concurrency 8
+# (every thread, native frames off) into a flame graph. Needs ptrace (root, or CAP_SYS_PTRACE).
+PROFILE_OUT ?= reports/profile-workflow.svg
+profile: install
+	mkdir -p $(dir $(PROFILE_OUT))
+	$(VENV)/bin/py-spy record --rate 100 --output $(PROFILE_OUT) -- $(VENV)/bin/scones bench-workflow --concurrency 8
+	@echo "flame graph: $(PROFILE_OUT)"
 
 # Refresh the frozen dependency set after changing pins in pyproject.toml.
 lock:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from datetime import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -271,6 +272,33 @@ class LocalAws:
                 started.append((execution_input, self.start_execution(execution_input)))
             self.sqs.delete_message(QueueUrl=self.deployed.trigger_queue_url, ReceiptHandle=message["ReceiptHandle"])
         return started
+
+    # -- observing executions (the harness's view) -------------------------------------------------
+    # Read from moto's Step Functions backend, not through the API: each DescribeExecution or
+    # GetExecutionHistory answer goes through moto's generic response serializer, history events
+    # carry every state's input and output (the image), and the runtime polls every execution in
+    # flight; through the API that bookkeeping cost more CPU than routing the images. The answers
+    # are the same dictionaries the API would return (timestamps as datetimes, as boto3 parses them).
+    def _sfn_backend(self) -> Any:
+        from moto.stepfunctions.responses import get_backend
+
+        return get_backend(ACCOUNT, self.region)
+
+    def execution_description(self, execution_arn: str) -> dict[str, Any]:
+        """DescribeExecution's answer for one execution (`status` as a plain string)."""
+        description = dict(self._sfn_backend().describe_execution(execution_arn).to_describe_output())
+        description["status"] = getattr(description["status"], "value", description["status"])
+        return description
+
+    def execution_events(self, execution_arn: str) -> list[dict[str, Any]]:
+        """GetExecutionHistory's events for one execution, oldest first (moto keeps ISO timestamps)."""
+        events = []
+        for event in self._sfn_backend().get_execution_history(execution_arn)["events"]:
+            event = dict(event)
+            if isinstance(event.get("timestamp"), str):
+                event["timestamp"] = datetime.fromisoformat(event["timestamp"])
+            events.append(event)
+        return events
 
     def routing_events(self) -> list[dict[str, Any]]:
         """Drain the routing events captured from the bus since the last call."""

@@ -9,12 +9,13 @@ becomes a Lambda function error (`x-amz-function-error: Unhandled`, body
 `{"errorType": <class name>, "errorMessage": ...}`), exactly what Step Functions sees in AWS,
 so Retry/Catch on `errorType` behave the same.
 
-One invocation at a time per function, as one warm execution environment runs them: a handler's
-module-level state (Powertools Logger keys, the Metrics set it flushes at the end, the Tracer) is
-per environment in Lambda, so two invocations of the same function never share it there. Running
-them concurrently in one process did (a Distributed Map's items made it visible: one invocation's
-flush emptied another's metric set mid-flush, "Must contain at least one metric"). Different
-functions still run side by side, as separate environments do.
+Each invocation runs in an execution environment of its function (`execution_environments`):
+an idle one is reused, a function whose environments are all busy gets a new one, as Lambda
+scales out. An environment serves one invocation at a time and has its own Powertools state
+(metric sets, logger keys), as in Lambda, so concurrent invocations (the images in flight, a
+Distributed Map's items) neither flush each other's metrics ("Must contain at least one metric")
+nor log each other's keys, and invocations of one function still run side by side (a classify
+call waiting for the endpoint holds up no other).
 
 Environment: the functions' variables from the template are applied to this process once
 (`apply_function_environments`); they must not conflict. The one per-function variable, the
@@ -36,17 +37,12 @@ from unittest import mock
 
 from moto.awslambda_simple.models import LambdaSimpleBackend
 
+from .execution_environments import ExecutionEnvironments, per_environment_powertools
+
 SERVICE_VARIABLE = "POWERTOOLS_SERVICE_NAME"
 PER_FUNCTION_VARIABLES = (SERVICE_VARIABLE,)
 _import_lock = threading.Lock()
 _running = threading.local()
-_environment_locks: dict[str, threading.Lock] = {}
-
-
-def _environment_lock(function_name: str) -> threading.Lock:
-    """The one 'execution environment' of a function: its invocations take turns."""
-    with _import_lock:
-        return _environment_locks.setdefault(function_name, threading.Lock())
 
 
 def current_function() -> str | None:
@@ -118,9 +114,12 @@ def _error_payload(exc: BaseException) -> bytes:
 
 
 @contextlib.contextmanager
-def route_lambda_invocations(on_invoke: Callable[[str, float], None] | None = None) -> Iterator[None]:
-    """While active, moto Lambda invocations call the real handlers. `on_invoke(name, seconds)` observes."""
+def route_lambda_invocations(on_invoke: Callable[[str, float], None] | None = None) -> Iterator[ExecutionEnvironments]:
+    """While active, moto Lambda invocations call the real handlers, each in an execution environment
+    of its function (yielded: how many each function needed). `on_invoke(name, seconds)` observes."""
     import time
+
+    environments = ExecutionEnvironments()
 
     def invoke(self: LambdaSimpleBackend, function_name: str, qualifier: str | None, body: Any,
                headers: Any, response_headers: Any) -> bytes:
@@ -128,21 +127,21 @@ def route_lambda_invocations(on_invoke: Callable[[str, float], None] | None = No
         handler = resolve_handler(fn.handler, (fn.environment_vars or {}).get(SERVICE_VARIABLE))
         event = json.loads(body) if body else {}
         context = LocalLambdaContext(fn.function_name, fn.function_arn, int(fn.memory_size), int(fn.timeout or 60))
-        with _environment_lock(fn.function_name):
-            started = time.perf_counter()
-            _running.function_name = fn.function_name
-            try:
+        started = time.perf_counter()
+        _running.function_name = fn.function_name
+        try:
+            with environments.invocation(fn.function_name):
                 result = handler(event, context)
-                payload = json.dumps(result).encode()
-            except Exception as exc:  # the Lambda runtime reports any exception as a function error
-                response_headers["x-amz-function-error"] = "Unhandled"
-                payload = _error_payload(exc)
-            finally:
-                _running.function_name = None
-                if on_invoke:
-                    on_invoke(fn.function_name, time.perf_counter() - started)
+            payload = json.dumps(result).encode()
+        except Exception as exc:  # the Lambda runtime reports any exception as a function error
+            response_headers["x-amz-function-error"] = "Unhandled"
+            payload = _error_payload(exc)
+        finally:
+            _running.function_name = None
+            if on_invoke:
+                on_invoke(fn.function_name, time.perf_counter() - started)
         response_headers["Content-Length"] = str(len(payload))
         return payload
 
-    with mock.patch.object(LambdaSimpleBackend, "invoke", invoke):
-        yield
+    with mock.patch.object(LambdaSimpleBackend, "invoke", invoke), per_environment_powertools():
+        yield environments

@@ -62,6 +62,11 @@ class ModelServerProcess:
                 raise TimeoutError(f"the model server was not ready within {self.startup_timeout:.0f} s")
             time.sleep(0.1)
 
+    @property
+    def pid(self) -> int | None:
+        """The server process's id while it runs (the bench reads its CPU time)."""
+        return self._process.pid if self._process is not None else None
+
     def stop(self) -> None:
         if self._process is None:
             return

@@ -54,8 +54,10 @@ import botocore.handlers
 import jsonata
 from botocore.utils import percent_encode
 
+from .execution_environments import ExecutionEnvironments
 from .lambda_hook import route_lambda_invocations
 from .moto_distributed_map import distributed_map_as_in_aws
+from .moto_fastpath import interpreter_fast_path
 
 MOTO_CONFIG = {"stepfunctions": {"execute_state_machine": True}, "lambda": {"use_docker": False}}
 
@@ -164,11 +166,17 @@ def dynamodb_writes_atomic() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def local_cloud(on_invoke=None) -> Iterator[None]:
-    """moto with the Step Functions interpreter on, real Lambda handlers, and the shims above."""
+def local_cloud(on_invoke=None) -> Iterator[ExecutionEnvironments]:
+    """moto with the Step Functions interpreter on, real Lambda handlers (yielded: their execution
+    environments), the shims above, and the interpreter's per-execution set-up done once
+    (`moto_fastpath`).
+
+    Order matters: the fast path is entered after the Distributed Map shim (so it caches what that
+    shim's parser returns) and before the definite-path shim (which binds the JSONPath compiler
+    the fast path caches)."""
     from moto import mock_aws
 
-    with mock_aws(config=MOTO_CONFIG), route_lambda_invocations(on_invoke), sdk_copy_source_as_in_aws(), \
-            s3_key_length_as_in_aws(), jsonata_in_python(), distributed_map_as_in_aws(), definite_paths_as_in_aws(), \
-            dynamodb_writes_atomic():
-        yield
+    with mock_aws(config=MOTO_CONFIG), route_lambda_invocations(on_invoke) as environments, \
+            sdk_copy_source_as_in_aws(), s3_key_length_as_in_aws(), jsonata_in_python(), distributed_map_as_in_aws(), \
+            interpreter_fast_path(), definite_paths_as_in_aws(), dynamodb_writes_atomic():
+        yield environments

@@ -341,25 +341,17 @@ def _has_terminal() -> bool:
 
 def cmd_bench_workflow(args: argparse.Namespace) -> int:
     """Local workflow throughput and end-to-end latency at each concurrency, and where the time goes."""
-    model = ensure_model(Path(args.model) if args.model else None, args.config.decision.threshold)
-    results = []
+    from .workflow_bench import bench_workflow, print_result
+
+    model = ensure_model(Path(args.model) if args.model else None, args.config.decision.threshold,
+                         log=lambda m: print(m, file=sys.stderr))
     with tempfile.TemporaryDirectory(prefix="scones-bench-") as tmp:
         images = Path(tmp) / "images"
         build_demo_images(images, per_class=args.per_class)
         shutil.rmtree(images / "hostile")
-        for concurrency in args.concurrency:
-            workdir = Path(tmp) / f"c{concurrency}"
-            _, summary = run_workflow(images, model, workdir, args.config_overrides, concurrency, 0.0, as_json=True)
-            row = {"concurrency": concurrency, **{k: summary[k] for k in (
-                "images", "throughput_images_per_s", "latency_ms", "step_ms_mean", "counts")}}
-            results.append(row)
-    print("\nlocal workflow benchmark")
-    print(f"{'conc':>4} {'images':>6} {'img/s':>7} {'p50 ms':>8} {'p99 ms':>8}  mean ms per step")
-    for r in results:
-        steps = ", ".join(f"{k} {v:.0f}" for k, v in r["step_ms_mean"].items())
-        print(f"{r['concurrency']:>4} {r['images']:>6} {r['throughput_images_per_s']:>7} "
-              f"{r['latency_ms']['p50']:>8} {r['latency_ms']['p99']:>8}  {steps}")
-    print(json.dumps({"workflow_bench": results}))
+        result = bench_workflow(model, images, Path(tmp) / "work", args.concurrency, args.rounds,
+                                args.config_overrides, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print_result(result)
     return 0
 
 
@@ -373,6 +365,8 @@ def register(subparsers) -> None:
     bench.add_argument("--model")
     bench.add_argument("--per-class", type=int, default=24)
     bench.add_argument("--concurrency", type=int, nargs="+", default=[1, 8])
+    bench.add_argument("--rounds", type=int, default=3,
+                       help="copies of the image set routed per concurrency (default %(default)s)")
     bench.set_defaults(func=cmd_bench_workflow)
 
     run = subparsers.add_parser("run", help="run every file of a folder through the local workflow")

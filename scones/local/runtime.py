@@ -26,12 +26,13 @@ from scones_contracts.events import OUTCOME_DUPLICATE, OUTCOME_REVIEW, OUTCOMES
 
 from .aws import LocalAws
 from .cloud_assembly import synthesize
+from .execution_environments import ExecutionEnvironments
 from .moto_shims import local_cloud
+from .step_times import step_times
 
 # An image's deadline is the state machine's execution timeout plus this, for the upload event's delivery.
 START_GRACE_S = 60
 MAX_KEY_BYTES = 1024  # S3's limit on an object key
-TASK_STEPS = {"Serialize image": "serialize", "Classify vehicle": "classify", "Check confidence": "check_confidence"}
 
 
 @dataclass
@@ -45,7 +46,7 @@ class Outcome:
     reason: str | None = None
     latency_ms: float | None = None
     source: str | None = None  # the local file
-    steps_ms: dict[str, float] = field(default_factory=dict)  # serialize / classify / check_confidence / orchestration
+    steps_ms: dict[str, float] = field(default_factory=dict)  # where the latency went: step_times.py
     reason_code: str | None = None  # quarantined: why, as a code (e.g. rejected_by_reviewer)
     decided_by: str | None = None  # routed / rejected: "model" or "reviewer"
     review_id: str | None = None  # the review item a reviewer decided (or that the image waits for)
@@ -126,6 +127,7 @@ class LocalWorkflow:
         self.on_invoke = on_invoke  # observes every Lambda invocation: (function name, seconds)
         self._stack: list[Any] = []
         self.aws: LocalAws | None = None
+        self.environments: ExecutionEnvironments | None = None  # the functions' Lambda execution environments
         self.server = None
         self.step_seconds: dict[str, list[float]] = {}
         self.duplicates = 0  # executions that ended `duplicate` (a redelivered upload event)
@@ -148,7 +150,7 @@ class LocalWorkflow:
         os.environ["AWS_ENDPOINT_URL_SAGEMAKER_RUNTIME"] = url
         _reset_cached_clients()
         self._cloud = local_cloud(self.on_invoke)
-        self._cloud.__enter__()
+        self.environments = self._cloud.__enter__()
         self.aws = LocalAws(assembly)
         self.aws.deploy()
         return self
@@ -192,7 +194,10 @@ class LocalWorkflow:
             image_timeout_s = self.config.execution_timeout_seconds + START_GRACE_S
         keys, refused = self._keys(files, root)
         uploaded_at: dict[str, float] = {}
+        uploaded_wall: dict[str, float] = {}  # the same instants on the clock the execution history uses
         upload_failures: "queue.Queue[Outcome]" = queue.Queue()
+        uploads = [0]  # objects stored so far; their events are awaited on the rule's queue
+        events_seen: set[str] = set()
         slots = threading.Semaphore(max(1, concurrency))
         stop = threading.Event()
 
@@ -203,8 +208,9 @@ class LocalWorkflow:
                         return
                 try:
                     body = path.read_bytes()
-                    uploaded_at[key] = time.perf_counter()
+                    uploaded_at[key], uploaded_wall[key] = time.perf_counter(), time.time()
                     aws.s3.put_object(Bucket=aws.deployed.bucket, Key=key, Body=body)
+                    uploads[0] += 1
                 except Exception as exc:  # unreadable file or refused upload: say so, keep going
                     upload_failures.put(Outcome(key=key, outcome="failed", reason=f"upload failed: {exc}",
                                                 source=display_path(path)))
@@ -240,7 +246,11 @@ class LocalWorkflow:
                     if failure.key not in done:  # not already past its deadline
                         free_slot(failure.key)
                         yield finish(failure)
-                for execution_input, arn in aws.dispatch_uploads(deliveries=2 if duplicate_deliveries else 1):
+                # The queue is read only while an upload's event is still due (each receive is an API call).
+                dispatched = aws.dispatch_uploads(deliveries=2 if duplicate_deliveries else 1) \
+                    if uploads[0] > len(events_seen) else []
+                for execution_input, arn in dispatched:
+                    events_seen.add(execution_input["key"])
                     if execution_input["key"] in keys and execution_input["key"] not in done:
                         pending[arn] = execution_input["key"]
                         running[execution_input["key"]] = running.get(execution_input["key"], 0) + 1
@@ -250,21 +260,22 @@ class LocalWorkflow:
                     if key in done:  # past its deadline already: its executions no longer count
                         pending.pop(arn)
                         continue
-                    description = aws.sfn.describe_execution(executionArn=arn)
+                    description = aws.execution_description(arn)
                     is_waiting = description["status"] == "RUNNING" and arn in waiting
                     if is_waiting and holding:
                         if arn not in announced:
                             announced.add(arn)
                             free_slot(key)
                             if on_waiting is not None:
-                                on_waiting(self._waiting(key, keys[key], arn, uploaded_at[key]))
+                                on_waiting(self._waiting(key, keys[key], arn, uploaded_at[key], uploaded_wall[key]))
                         continue
                     if description["status"] == "RUNNING" and not is_waiting:
                         continue
                     pending.pop(arn)
                     running[key] -= 1
-                    outcome = (self._waiting(key, keys[key], arn, uploaded_at[key]) if is_waiting
-                               else self._outcome(key, keys[key], description, uploaded_at[key]))
+                    at = (key, keys[key])
+                    outcome = (self._waiting(*at, arn, uploaded_at[key], uploaded_wall[key]) if is_waiting
+                               else self._outcome(*at, description, uploaded_at[key], uploaded_wall[key]))
                     if outcome.outcome == OUTCOME_DUPLICATE:
                         self.duplicates += 1
                     else:
@@ -314,9 +325,10 @@ class LocalWorkflow:
         return Outcome(key=key, outcome="failed", source=display_path(source), latency_ms=round(waited_s * 1000, 1),
                        reason=f"no outcome within the per-image deadline: {what}")
 
-    def _outcome(self, key: str, source: Path, description: dict[str, Any], uploaded_at: float) -> Outcome:
+    def _outcome(self, key: str, source: Path, description: dict[str, Any], uploaded_at: float,
+                 uploaded_wall: float) -> Outcome:
         latency_ms = round((time.perf_counter() - uploaded_at) * 1000, 1)
-        steps = self._step_times(description["executionArn"])
+        steps = step_times(self.aws.execution_events(description["executionArn"]), uploaded_wall, time.time())
         status = description["status"]
         if status == "SUCCEEDED":
             output = json.loads(description["output"])
@@ -329,7 +341,8 @@ class LocalWorkflow:
         return Outcome(key=key, outcome="failed", reason=reason, latency_ms=latency_ms, source=display_path(source),
                        steps_ms=steps)
 
-    def _waiting(self, key: str, source: Path, execution_arn: str, uploaded_at: float) -> Outcome:
+    def _waiting(self, key: str, source: Path, execution_arn: str, uploaded_at: float,
+                 uploaded_wall: float) -> Outcome:
         """An execution that waits for a reviewer: outcome `review`, with the model's guess (if any)."""
         item = self.aws.pending_review(execution_arn) or {}
         reason = item.get("reason")
@@ -338,25 +351,7 @@ class LocalWorkflow:
         return Outcome(key=key, outcome=OUTCOME_REVIEW, label=item.get("model_label"),
                        confidence=item.get("confidence"), reason=reason, review_id=item.get("id"),
                        latency_ms=round((time.perf_counter() - uploaded_at) * 1000, 1), source=str(source),
-                       steps_ms=self._step_times(execution_arn))
-
-    def _step_times(self, execution_arn: str) -> dict[str, float]:
-        """Time per task state (serialize/classify/check_confidence) and the rest (orchestration), from history."""
-        events = self.aws.sfn.get_execution_history(executionArn=execution_arn, maxResults=1000)["events"]
-        if not events:
-            return {}
-        entered: dict[str, Any] = {}
-        spent = {name: 0.0 for name in TASK_STEPS.values()}
-        for event in events:
-            if "stateEnteredEventDetails" in event:
-                entered[event["stateEnteredEventDetails"]["name"]] = event["timestamp"]
-            elif "stateExitedEventDetails" in event:
-                name = event["stateExitedEventDetails"]["name"]
-                if name in TASK_STEPS and name in entered:
-                    spent[TASK_STEPS[name]] += (event["timestamp"] - entered[name]).total_seconds() * 1000
-        total = (events[-1]["timestamp"] - events[0]["timestamp"]).total_seconds() * 1000
-        spent["orchestration"] = max(0.0, total - sum(spent.values()))
-        return {k: round(v, 2) for k, v in spent.items()}
+                       steps_ms=step_times(self.aws.execution_events(execution_arn), uploaded_wall, time.time()))
 
 
 def _cause_message(cause: str | None) -> str:
