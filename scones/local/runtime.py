@@ -241,6 +241,12 @@ class LocalWorkflow:
             for outcome in refused:
                 yield finish(outcome)
             while len(done) < len(keys) + len(refused):
+                # Deadlines first: an image past its deadline is failed even if its outcome is ready now.
+                now = time.perf_counter()
+                for key, at in list(uploaded_at.items()):
+                    if key not in done and now - at > image_timeout_s:
+                        free_slot(key)
+                        yield finish(self._overdue(key, keys[key], image_timeout_s, running.get(key, 0), now - at))
                 while not upload_failures.empty():
                     failure = upload_failures.get()
                     if failure.key not in done:  # not already past its deadline
@@ -285,11 +291,6 @@ class LocalWorkflow:
                         yield finish(decided.get(key) or Outcome(
                             key=key, outcome="failed", source=display_path(keys[key]), latency_ms=outcome.latency_ms,
                             reason="every execution for this upload was refused as a duplicate delivery"))
-                now = time.perf_counter()
-                for key, at in list(uploaded_at.items()):
-                    if key not in done and now - at > image_timeout_s:
-                        free_slot(key)
-                        yield finish(self._overdue(key, keys[key], image_timeout_s, running.get(key, 0), now - at))
                 if on_progress is not None and progress_every_s > 0 and now >= next_progress:
                     next_progress = now + progress_every_s
                     on_progress(Progress(files=len(keys) + len(refused), done=len(done), counts=dict(counts),
