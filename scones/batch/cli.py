@@ -70,7 +70,8 @@ def run_on_aws(args: argparse.Namespace, sfn: Any, s3: Any, out: TextIO) -> int:
 
 def run_local(args: argparse.Namespace, out: TextIO) -> int:
     """Every file under `args.images` through the synthesized batch machine in moto, one line each."""
-    from scones.local.run_cli import LambdaLogsToFile, ensure_model
+    from scones.local.demo_model import ensure_model
+    from scones.local.run_cli import LambdaLogsToFile
     from scones.local.runtime import LocalWorkflow, list_images
 
     from .client import BatchClient

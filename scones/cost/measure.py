@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--per-class", type=int, default=50, help="held-out images per class (default 50)")
     parser.add_argument("--out", default=str(DEFAULT_MEASUREMENTS), help="where to write the measurement JSON")
     args = parser.parse_args(argv)
-    from scones.local.run_cli import ensure_model
+    from scones.local.demo_model import ensure_model
     from stacks.config import load_config
 
     model = ensure_model(Path(args.model) if args.model else None, confidence_threshold(load_config()),

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from scones.local import run_cli
+from scones.local import demo_model
 from training.artifact import ARTIFACT_NAME, load_metadata
 
 
@@ -40,7 +40,7 @@ def tiny_config(cache: Path):
 
 def test_the_cached_model_of_the_same_data_code_and_recipe_is_reused(cache, trainings):
     lines = []
-    path = run_cli.ensure_model(None, 0.93, artifacts_dir=cache, log=lines.append, config=tiny_config(cache))
+    path = demo_model.ensure_model(None, 0.93, artifacts_dir=cache, log=lines.append, config=tiny_config(cache))
     assert path == cache / ARTIFACT_NAME and trainings == []
     assert "recipe unchanged" in lines[0]
 
@@ -48,23 +48,23 @@ def test_the_cached_model_of_the_same_data_code_and_recipe_is_reused(cache, trai
 def test_a_changed_recipe_retrains_and_says_what_changed(cache, trainings):
     lines = []
     longer = replace(tiny_config(cache), steps=31)
-    path = run_cli.ensure_model(None, 0.93, artifacts_dir=cache, log=lines.append, config=longer)
+    path = demo_model.ensure_model(None, 0.93, artifacts_dir=cache, log=lines.append, config=longer)
     assert trainings == [longer] and path.name == "retrained.tar.gz"
     assert "stale: training recipe changed (steps: 30 -> 31)" in lines[0]
 
 
 def test_the_default_recipe_is_not_served_by_a_model_of_another_recipe(cache, trainings):
     from training.trainer import TrainConfig
-    run_cli.ensure_model(None, 0.93, artifacts_dir=cache, log=lambda line: None)
+    demo_model.ensure_model(None, 0.93, artifacts_dir=cache, log=lambda line: None)
     assert trainings == [TrainConfig()]
 
 
 def test_changed_data_or_code_is_stale_whatever_the_recipe():
     metadata = {"fingerprint": {"sha256": "old"}, "hyperparameters": {"epochs": 1}}
-    assert run_cli.cached_model_mismatch(metadata, "new", {"epochs": 1}) == "training data or code changed"
-    assert run_cli.cached_model_mismatch(metadata, "old", {"epochs": 1}) is None
-    assert "epochs: 1 -> 2" in run_cli.cached_model_mismatch(metadata, "old", {"epochs": 2})
-    assert "recipe changed" in run_cli.cached_model_mismatch({"fingerprint": {"sha256": "old"}}, "old", {"epochs": 1})
+    assert demo_model.cached_model_mismatch(metadata, "new", {"epochs": 1}) == "training data or code changed"
+    assert demo_model.cached_model_mismatch(metadata, "old", {"epochs": 1}) is None
+    assert "epochs: 1 -> 2" in demo_model.cached_model_mismatch(metadata, "old", {"epochs": 2})
+    assert "recipe changed" in demo_model.cached_model_mismatch({"fingerprint": {"sha256": "old"}}, "old", {"epochs": 1})
 
 
 def test_the_recorded_hyperparameters_are_the_whole_config(tiny_model_path):
