@@ -21,10 +21,13 @@ PYTEST_ARGS ?=
 
 install: $(STAMP) $(SDK_STAMP) node_modules/.installed $(CHROMIUM)
 
+# editable_mode=compat puts the checkout itself on sys.path: a top-level package added later (e.g. after
+# a pull) is importable by `.venv/bin/scones` at once, where the default mode maps only the packages
+# that existed at install time.
 $(STAMP): pyproject.toml requirements.lock
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PIP) install -q --upgrade pip==25.3
-	$(PIP) install -q -c requirements.lock -e ".[test,bench]"
+	$(PIP) install -q -c requirements.lock --config-settings editable_mode=compat -e ".[test,bench]"
 	touch $@
 
 $(SDK_STAMP): requirements-sdk.lock
