@@ -30,11 +30,14 @@ def settle(aws: LocalAws, arn: str, timeout: float = 90) -> dict:
     deadline = time.monotonic() + timeout
     while True:
         description = aws.sfn.describe_execution(executionArn=arn)
-        if description["status"] != "RUNNING" or aws.pending_review(arn):
+        history = aws.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
+        # Waiting means the callback task is submitted, not merely that open_review wrote its item
+        # (the item exists a moment before the interpreter records TaskSubmitted).
+        waiting = aws.pending_review(arn) and history and history[-1]["type"] == "TaskSubmitted"
+        if description["status"] != "RUNNING" or waiting:
             break
         assert time.monotonic() < deadline, f"execution neither ended nor waits for a reviewer after {timeout}s"
         time.sleep(0.05)
-    history = aws.sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
     description["history"] = history
     description["entered"] = [e["stateEnteredEventDetails"]["name"] for e in history if "stateEnteredEventDetails" in e]
     return description
