@@ -42,6 +42,7 @@ from scones_contracts.events import (DECIDED_BY_MODEL, OUTCOME_QUARANTINED, OUTC
                                      ROUTING_EVENT_DETAIL_TYPE, ROUTING_EVENT_SOURCE)
 
 from .config import SconesConfig
+from .quarantine_steps import quarantine_steps, quarantined_output
 from .state_machine import ENDPOINT_TRANSIENT_ERRORS, EXECUTION_ID, LAMBDA_TRANSIENT_ERRORS
 
 MAP_LABEL = "Reclassify"  # the child executions' names start with it
@@ -293,49 +294,15 @@ class BatchDefinitionBuilder:
     def _create_quarantine_path(self) -> sfn.IChainable:
         """The upload workflow's quarantine, with serialize's instructions (key scheme, CopySource):
         the copy and its reason record land where the upload workflow would put them."""
-        bucket, layout = self.r.bucket, self.config.bucket
-        copy = tasks.CallAwsService(
-            self.scope, "Quarantine image",
-            service="s3", action="copyObject",
-            parameters={
-                "Bucket": bucket.bucket_name,
-                "CopySource.$": "$.image.copy_source",
-                "Key.$": "$.image.quarantine_key",
-                "MetadataDirective": "REPLACE",
-                "Metadata": {"quarantine-reason-code.$": "$.image.reason_code"},
-                # As the upload workflow: the evidence carries no uploader tags (and needs no tag grants).
-                "TaggingDirective": "REPLACE",
-            },
-            iam_action="s3:PutObject",
-            iam_resources=[bucket.arn_for_objects(f"{layout.quarantine_prefix}*")],
-            additional_iam_statements=[iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[bucket.arn_for_objects(f"{p}*") for p in layout.batch_source_prefixes])],
-            result_selector={"etag.$": "$.CopyObjectResult.ETag"},
-            result_path="$.quarantine_copy",
-        )
-        record = tasks.CallAwsService(
-            self.scope, "Record quarantine reason",
-            service="s3", action="putObject",
-            parameters={
-                "Bucket": bucket.bucket_name,
-                "Key.$": "$.image.reason_key",
-                "Body.$": "States.JsonToString($.image.reason_record)",
-                "ContentType": "application/json",
-            },
-            iam_action="s3:PutObject",
-            iam_resources=[bucket.arn_for_objects(f"{layout.quarantine_prefix}*")],
-            result_selector={"etag.$": "$.ETag"},
-            result_path="$.quarantine_record",
-        )
+        layout = self.config.bucket
+        copy, record = quarantine_steps(
+            self.scope, self.r.bucket, quarantine_prefix=layout.quarantine_prefix,
+            source_prefixes=list(layout.batch_source_prefixes), where="$.image",
+            reason_code=sfn.JsonPath.string_at("$.image.reason_code"), record="$.image.reason_record")
         for step in (copy, record):
             _retry_integration(step)
         return copy.next(record).next(sfn.Pass(self.scope, "Quarantined", parameters={
-            "outcome": OUTCOME_QUARANTINED,
-            "bucket.$": "$.image.bucket", "key.$": "$.image.key", "etag.$": "$.image.etag",
-            "reason_code.$": "$.image.reason_code", "reason.$": "$.image.reason",
-            "quarantine_key.$": "$.image.quarantine_key", "reason_key.$": "$.image.reason_key",
-        }))
+            "outcome": OUTCOME_QUARANTINED, **quarantined_output("$.image")}))
 
 
 def _retry_integration(step: sfn.TaskStateBase) -> None:

@@ -22,7 +22,6 @@ from typing import Callable
 
 from aws_cdk import Duration
 from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
@@ -36,6 +35,7 @@ from scones_contracts.events import (DECIDED_BY_REVIEWER, OUTCOME_QUARANTINED, O
 from scones_contracts.review import REASON_AUDIT, REASON_LOW_CONFIDENCE, REASON_PROCESSING_FAILED, REJECT, REJECTED_BY_REVIEWER
 
 from .config import SconesConfig
+from .quarantine_steps import quarantine_steps
 
 EXECUTION_ID = "$$.Execution.Id"
 MODEL = "$.review.resume.model"
@@ -163,27 +163,11 @@ class ReviewStepsBuilder:
             "reason_code": REJECTED_BY_REVIEWER, "reason.$": "$.review.note", "detected_at.$": "$.review.decided_at",
             "review_id.$": "$.review.review_id", "reviewer.$": "$.review.reviewer",
         })
-        copy = tasks.CallAwsService(
-            self.scope, "Quarantine rejected image", service="s3", action="copyObject",
-            parameters={"Bucket": bucket.bucket_name, "CopySource.$": f"{QUARANTINE}.copy_source",
-                        "Key.$": f"{QUARANTINE}.quarantine_key", "MetadataDirective": "REPLACE",
-                        "Metadata": {"quarantine-reason-code": REJECTED_BY_REVIEWER},
-                        # no tags copied, as for serialize's quarantine (state_machine.py says why)
-                        "TaggingDirective": "REPLACE"},
-            iam_action="s3:PutObject", iam_resources=[bucket.arn_for_objects(f"{prefix}*")],
-            # the uploaded version itself (the copy source names it)
-            additional_iam_statements=[iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[bucket.arn_for_objects(f"{self.config.bucket.incoming_prefix}*")])],
-            result_selector={"etag.$": "$.CopyObjectResult.ETag"}, result_path="$.quarantine_copy",
-        )
-        record = tasks.CallAwsService(
-            self.scope, "Record rejection", service="s3", action="putObject",
-            parameters={"Bucket": bucket.bucket_name, "Key.$": f"{QUARANTINE}.reason_key",
-                        "Body.$": "States.JsonToString($.rejection)", "ContentType": "application/json"},
-            iam_action="s3:PutObject", iam_resources=[bucket.arn_for_objects(f"{prefix}*")],
-            result_selector={"etag.$": "$.ETag"}, result_path="$.quarantine_record",
-        )
+        layout = self.config.bucket
+        copy, record = quarantine_steps(
+            self.scope, bucket, quarantine_prefix=prefix, source_prefixes=[layout.incoming_prefix],
+            where=QUARANTINE, reason_code=REJECTED_BY_REVIEWER, record="$.rejection",
+            names=("Quarantine rejected image", "Record rejection"))
         for step in (copy, record):
             self.retry_integration(step)
             step.add_catch(self.failed, errors=["States.ALL"], result_path="$.error")

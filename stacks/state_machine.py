@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
-from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_s3 as s3
 from aws_cdk import aws_stepfunctions as sfn
@@ -30,6 +29,7 @@ from scones_contracts.events import (DECIDED_BY_MODEL, OUTCOME_DUPLICATE, OUTCOM
                                      ROUTING_EVENT_DETAIL_TYPE, ROUTING_EVENT_SOURCE)
 
 from .config import SconesConfig
+from .quarantine_steps import quarantine_steps, quarantined_output
 from .review_steps import ReviewStepsBuilder, idempotency_key, object_fields
 
 # Errors of the Lambda service itself (not of our code) that are worth another attempt.
@@ -241,55 +241,16 @@ class ImageRoutingStateMachineBuilder:
         return publish.next(audit)
 
     def _create_quarantine_path(self, failure: sfn.IChainable) -> sfn.IChainable:
-        bucket = self.r.bucket
-        copy = tasks.CallAwsService(
-            self.scope, "Quarantine image",
-            service="s3", action="copyObject",
-            parameters={
-                "Bucket": bucket.bucket_name,
-                "CopySource.$": "$.image.copy_source",
-                "Key.$": "$.image.quarantine_key",
-                "MetadataDirective": "REPLACE",
-                "Metadata": {"quarantine-reason-code.$": "$.image.reason_code"},
-                # The copy carries no tags: the uploader's tags stay on the upload (kept, versioned)
-                # and must not steer the evidence (tag-filtered lifecycle or access rules). Copying
-                # them (the default) would also need s3:GetObjectVersionTagging on the upload and
-                # s3:PutObjectTagging under quarantine/.
-                "TaggingDirective": "REPLACE",
-            },
-            iam_action="s3:PutObject",
-            iam_resources=[bucket.arn_for_objects(f"{self.config.bucket.quarantine_prefix}*")],
-            additional_iam_statements=[iam.PolicyStatement(
-                actions=["s3:GetObject", "s3:GetObjectVersion"],
-                resources=[bucket.arn_for_objects(f"{self.config.bucket.incoming_prefix}*")],
-            )],
-            # CopyObject answers with a timestamp; keep only what we use.
-            result_selector={"etag.$": "$.CopyObjectResult.ETag"},
-            result_path="$.quarantine_copy",
-        )
-        record = tasks.CallAwsService(
-            self.scope, "Record quarantine reason",
-            service="s3", action="putObject",
-            parameters={
-                "Bucket": bucket.bucket_name,
-                "Key.$": "$.image.reason_key",
-                "Body.$": "States.JsonToString($.image.reason_record)",
-                "ContentType": "application/json",
-            },
-            iam_action="s3:PutObject",
-            iam_resources=[bucket.arn_for_objects(f"{self.config.bucket.quarantine_prefix}*")],
-            result_selector={"etag.$": "$.ETag"},
-            result_path="$.quarantine_record",
-        )
+        layout = self.config.bucket
+        copy, record = quarantine_steps(
+            self.scope, self.r.bucket, quarantine_prefix=layout.quarantine_prefix,
+            source_prefixes=[layout.incoming_prefix], where="$.image",
+            reason_code=sfn.JsonPath.string_at("$.image.reason_code"), record="$.image.reason_record")
         for step in (copy, record):
             self._retry_integration(step)
             step.add_catch(failure, errors=["States.ALL"], result_path="$.error")
         return copy.next(record).next(sfn.Pass(self.scope, "Quarantined", parameters={
-            "outcome": OUTCOME_QUARANTINED,
-            "bucket.$": "$.image.bucket", "key.$": "$.image.key", "etag.$": "$.image.etag",
-            "reason_code.$": "$.image.reason_code", "reason.$": "$.image.reason",
-            "quarantine_key.$": "$.image.quarantine_key", "reason_key.$": "$.image.reason_key",
-        }))
+            "outcome": OUTCOME_QUARANTINED, **quarantined_output("$.image")}))
 
     @staticmethod
     def _retry_lambda(step: tasks.LambdaInvoke) -> None:
