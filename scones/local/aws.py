@@ -18,7 +18,7 @@ import re
 import uuid
 from datetime import datetime
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Iterable
 
 import boto3
 
@@ -246,6 +246,24 @@ class LocalAws:
             start = page.get("LastEvaluatedKey")
             if not start:
                 return found
+
+    def waiting_executions(self, execution_arns: Iterable[str]) -> set[str]:
+        """Those of `execution_arns` that wait for a reviewer: the review item of a waiting reason is
+        pending. The runtime asks at every poll, so this reads moto's table by key (two lookups per
+        execution, no API call, as the runtime reads executions); the status-index query through the
+        API serialized every pending item each time, and a run's cost grew with the reviews left open."""
+        from moto.dynamodb.models import dynamodb_backends
+        from moto.dynamodb.models.dynamo_type import DynamoType
+
+        table = dynamodb_backends[ACCOUNT][self.region].get_table(self.deployed.review_table)
+        found: set[str] = set()
+        for arn in execution_arns:
+            for reason in WAITING_REASONS:
+                item = table.get_item(DynamoType({"S": review_id(arn, reason)}))
+                if item is not None and item.attrs["status"].value == STATUS_PENDING:
+                    found.add(arn)
+                    break
+        return found
 
     def execution_input(self, event: dict[str, Any]) -> dict[str, Any]:
         """Apply the upload rule's synthesized input transformer to an S3 'Object Created' event."""

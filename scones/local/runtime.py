@@ -260,7 +260,7 @@ class LocalWorkflow:
                     if execution_input["key"] in keys and execution_input["key"] not in done:
                         pending[arn] = execution_input["key"]
                         running[execution_input["key"]] = running.get(execution_input["key"], 0) + 1
-                waiting = aws.pending_executions() if pending else set()
+                waiting = aws.waiting_executions(list(pending)) if pending else set()
                 holding = hold_reviews and not release.is_set()
                 for arn, key in list(pending.items()):
                     if key in done:  # past its deadline already: its executions no longer count

@@ -22,7 +22,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from .runtime import LocalWorkflow, list_images, summarize
+from .run_summary import summarize
+from .runtime import LocalWorkflow, list_images
 from .step_times import STEP_LABELS, STEP_ORDER
 
 

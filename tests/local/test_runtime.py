@@ -123,6 +123,21 @@ def test_many_images_at_concurrency_8_nothing_lost_no_duplicate_routing(workflow
         ("function", "s3:HeadObject"), ("function", "s3:GetObject"), ("function", "sagemaker-runtime:InvokeEndpoint")}
 
 
+def test_the_runtimes_waiting_check_reads_what_the_review_index_lists(workflow, tmp_path):
+    """The runtime asks at every poll which executions wait for a reviewer, by key on moto's table (the
+    status-index query it replaced grew with every review left open): both answers must agree."""
+    files = list_images(tmp_path / "images") if sample_images(tmp_path / "images", 16) else []
+    outcomes = list(workflow.run(files, tmp_path / "images", concurrency=4))
+    arn = workflow.aws.deployed.state_machine_arn
+    executions = {e["executionArn"] for page in workflow.aws.sfn.get_paginator("list_executions").paginate(
+        stateMachineArn=arn) for e in page["executions"]}
+    listed = workflow.aws.pending_executions()
+    assert any(o.outcome == "review" for o in outcomes) and listed, "the tiny model leaves some images to a reviewer"
+    assert workflow.aws.waiting_executions(executions) == listed
+    assert workflow.aws.waiting_executions([f"{arn.replace(':stateMachine:', ':execution:')}:unknown"]) == set()
+    drain(workflow.aws, workflow.aws.deployed.routing_capture_queue_url)
+
+
 def test_duplicate_deliveries_route_each_image_once_and_report_it_once(workflow, tmp_path):
     """EventBridge may deliver an upload event twice: both executions start (fresh names, as in AWS),
     the delivery claim lets one route the image, the other ends `duplicate`, and the file still has
