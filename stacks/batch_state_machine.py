@@ -43,7 +43,8 @@ from scones_contracts.events import (DECIDED_BY_MODEL, OUTCOME_QUARANTINED, OUTC
 
 from .config import SconesConfig
 from .quarantine_steps import quarantine_steps, quarantined_output
-from .state_machine import ENDPOINT_TRANSIENT_ERRORS, EXECUTION_ID, LAMBDA_TRANSIENT_ERRORS
+from .state_machine import EXECUTION_ID
+from .step_retries import retry_endpoint, retry_integration, retry_lambda
 
 MAP_LABEL = "Reclassify"  # the child executions' names start with it
 BATCH_FAILED_ERROR = "BatchFailed"
@@ -184,8 +185,7 @@ class BatchDefinitionBuilder:
             result_path="$.summary",
             task_timeout=sfn.Timeout.duration(Duration.minutes(15)),
         )
-        step.add_retry(errors=LAMBDA_TRANSIENT_ERRORS, interval=Duration.seconds(1), backoff_rate=2,
-                       max_attempts=3, max_delay=Duration.seconds(20), jitter_strategy=sfn.JitterType.FULL)
+        retry_lambda(step)
         return step
 
     # -- one object (a child execution) ---------------------------------------------------------
@@ -201,9 +201,7 @@ class BatchDefinitionBuilder:
         }, "$.image")
         classify = self._lambda_step("Classify vehicle", self.r.classify_fn,
                                      {"image": sfn.JsonPath.object_at("$.image")}, "$.classification")
-        classify.add_retry(errors=ENDPOINT_TRANSIENT_ERRORS, interval=Duration.seconds(2), backoff_rate=2,
-                           max_attempts=self.config.workflow.endpoint_max_attempts - 1, max_delay=Duration.seconds(30),
-                           jitter_strategy=sfn.JitterType.FULL)
+        retry_endpoint(classify, self.config.workflow.endpoint_max_attempts)
         check = self._lambda_step("Check confidence", self.r.check_confidence_fn,
                                   {"classification": sfn.JsonPath.object_at("$.classification")}, "$.decision")
         # Only the decision goes on (not the image bytes); the key/ETag are the ones serialize read.
@@ -240,8 +238,7 @@ class BatchDefinitionBuilder:
             result_path=result_path,
             task_timeout=sfn.Timeout.duration(Duration.seconds(60)),
         )
-        step.add_retry(errors=LAMBDA_TRANSIENT_ERRORS, interval=Duration.seconds(1), backoff_rate=2,
-                       max_attempts=3, max_delay=Duration.seconds(20), jitter_strategy=sfn.JitterType.FULL)
+        retry_lambda(step)
         return step
 
     def _create_routing_path(self) -> sfn.IChainable:
@@ -273,7 +270,7 @@ class BatchDefinitionBuilder:
             result_selector={"event_id.$": "$.Entries[0].EventId"},
             result_path="$.routing",
         )
-        _retry_integration(publish)
+        retry_integration(publish)
         routed = self._outcome("Routed", OUTCOME_ROUTED, {"event_id.$": "$.routing.event_id"})
         return (
             sfn.Choice(self.scope, "Publish requested?")
@@ -300,14 +297,9 @@ class BatchDefinitionBuilder:
             source_prefixes=list(layout.batch_source_prefixes), where="$.image",
             reason_code=sfn.JsonPath.string_at("$.image.reason_code"), record="$.image.reason_record")
         for step in (copy, record):
-            _retry_integration(step)
+            retry_integration(step)
         return copy.next(record).next(sfn.Pass(self.scope, "Quarantined", parameters={
             "outcome": OUTCOME_QUARANTINED, **quarantined_output("$.image")}))
-
-
-def _retry_integration(step: sfn.TaskStateBase) -> None:
-    step.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(1), backoff_rate=2,
-                   max_attempts=2, jitter_strategy=sfn.JitterType.FULL)
 
 
 def _glob_literal(text: str) -> str:

@@ -36,6 +36,7 @@ from scones_contracts.review import REASON_AUDIT, REASON_LOW_CONFIDENCE, REASON_
 
 from .config import SconesConfig
 from .quarantine_steps import quarantine_steps
+from .step_retries import retry_integration, retry_lambda
 
 EXECUTION_ID = "$$.Execution.Id"
 MODEL = "$.review.resume.model"
@@ -60,11 +61,10 @@ class ReviewStepsBuilder:
 
     def __init__(self, scope: Construct, config: SconesConfig, *, bucket: s3.IBucket, routing_bus: events.IEventBus,
                  open_review_fn: lambda_.IFunction, expire_review_fn: lambda_.IFunction, failed: sfn.IChainable,
-                 lambda_step: Step, retry_lambda: Callable[[tasks.LambdaInvoke], None],
-                 retry_integration: Callable[[sfn.TaskStateBase], None]) -> None:
+                 lambda_step: Step) -> None:
         self.scope, self.config, self.bucket, self.bus = scope, config, bucket, routing_bus
         self.open_fn, self.expire_fn, self.failed = open_review_fn, expire_review_fn, failed
-        self.lambda_step, self.retry_lambda, self.retry_integration = lambda_step, retry_lambda, retry_integration
+        self.lambda_step = lambda_step
         self.wait = self._wait_for_review()
 
     # -- ways in -------------------------------------------------------------------------------
@@ -107,7 +107,7 @@ class ReviewStepsBuilder:
             result_path="$.review",
         )
         # A retried intake gets a new token and rewrites the same pending item (open_review).
-        self.retry_lambda(wait)
+        retry_lambda(wait)
         wait.add_catch(self._expiry_path(), errors=["States.Timeout"], result_path="$.timeout")
         wait.add_catch(self.failed, errors=["States.ALL"], result_path="$.error")
         decision = (
@@ -129,7 +129,7 @@ class ReviewStepsBuilder:
             result_selector={"event_id.$": "$.Entries[0].EventId"},
             result_path=result_path,
         )
-        self.retry_integration(step)
+        retry_integration(step)
         step.add_catch(self.failed, errors=["States.ALL"], result_path="$.error")
         return step
 
@@ -169,7 +169,7 @@ class ReviewStepsBuilder:
             where=QUARANTINE, reason_code=REJECTED_BY_REVIEWER, record="$.rejection",
             names=("Quarantine rejected image", "Record rejection"))
         for step in (copy, record):
-            self.retry_integration(step)
+            retry_integration(step)
             step.add_catch(self.failed, errors=["States.ALL"], result_path="$.error")
         publish = self._put_event("Publish photo rejected", PHOTO_REJECTED_DETAIL_TYPE, {
             **object_fields(), "reason_code": REJECTED_BY_REVIEWER,

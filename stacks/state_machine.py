@@ -31,20 +31,8 @@ from scones_contracts.events import (DECIDED_BY_MODEL, OUTCOME_DUPLICATE, OUTCOM
 from .config import SconesConfig
 from .quarantine_steps import quarantine_steps, quarantined_output
 from .review_steps import ReviewStepsBuilder, idempotency_key, object_fields
+from .step_retries import retry_dynamodb, retry_endpoint, retry_integration, retry_lambda
 
-# Errors of the Lambda service itself (not of our code) that are worth another attempt.
-LAMBDA_TRANSIENT_ERRORS = [
-    "Lambda.ServiceException",
-    "Lambda.AWSLambdaException",
-    "Lambda.SdkClientException",
-    "Lambda.TooManyRequestsException",
-    "Lambda.ClientExecutionTimeoutException",
-]
-# Raised by the classify function for endpoint throttling and 5xx answers.
-ENDPOINT_TRANSIENT_ERRORS = ["EndpointThrottledError", "EndpointUnavailableError"]
-# DynamoDB answers worth another attempt (Step Functions prefixes the service's error names).
-DYNAMODB_TRANSIENT_ERRORS = ["DynamoDB.ProvisionedThroughputExceededException", "DynamoDB.ThrottlingException",
-                             "DynamoDB.RequestLimitExceeded", "DynamoDB.InternalServerErrorException"]
 CLAIM_REFUSED = "DynamoDB.ConditionalCheckFailedException"
 EXECUTION_ID = "$$.Execution.Id"
 # The delivery claims table: one item per object version, keyed by `<key>#<version id>` (or
@@ -86,7 +74,7 @@ class ImageRoutingStateMachineBuilder:
         self.review = ReviewStepsBuilder(
             self.scope, self.config, bucket=self.r.bucket, routing_bus=self.r.routing_bus,
             open_review_fn=self.r.open_review_fn, expire_review_fn=self.r.expire_review_fn, failed=failed,
-            lambda_step=self._lambda_step, retry_lambda=self._retry_lambda, retry_integration=self._retry_integration)
+            lambda_step=self._lambda_step)
         failure = self.review.describe_failure()
         claim = self._create_claim_step(failure)
         quarantine = self._create_quarantine_path(failure)
@@ -118,7 +106,7 @@ class ImageRoutingStateMachineBuilder:
             result_path=result_path,
             task_timeout=sfn.Timeout.duration(Duration.seconds(60)),
         )
-        self._retry_lambda(step)
+        retry_lambda(step)
         step.add_catch(failure, errors=["States.ALL"], result_path=error_path)
         return step
 
@@ -148,8 +136,7 @@ class ImageRoutingStateMachineBuilder:
             expression_attribute_values={":me": attr.from_string(claimed_by)},
             outputs=f"{{% {state} %}}",
         )
-        claim.add_retry(errors=DYNAMODB_TRANSIENT_ERRORS, interval=Duration.seconds(1), backoff_rate=2,
-                        max_attempts=3, jitter_strategy=sfn.JitterType.FULL)
+        retry_dynamodb(claim)
         duplicate = sfn.Pass(self.scope, "Duplicate delivery", parameters={
             "outcome": OUTCOME_DUPLICATE,
             "bucket.$": "$.bucket", "key.$": "$.key", "etag.$": "$.etag", "version_id.$": "$.version_id",
@@ -180,9 +167,7 @@ class ImageRoutingStateMachineBuilder:
             {"image": sfn.JsonPath.object_at("$.image")},
             "$.classification", failure,
         )
-        step.add_retry(errors=ENDPOINT_TRANSIENT_ERRORS, interval=Duration.seconds(2), backoff_rate=2,
-                       max_attempts=self.config.workflow.endpoint_max_attempts - 1, max_delay=Duration.seconds(30),
-                       jitter_strategy=sfn.JitterType.FULL)
+        retry_endpoint(step, self.config.workflow.endpoint_max_attempts)
         return step
 
     def _create_check_confidence_step(self, failure: sfn.IChainable) -> sfn.IChainable:
@@ -224,7 +209,7 @@ class ImageRoutingStateMachineBuilder:
             result_selector={"event_id.$": "$.Entries[0].EventId"},
             result_path="$.routing",
         )
-        self._retry_integration(publish)
+        retry_integration(publish)
         publish.add_catch(failure, errors=["States.ALL"], result_path="$.error")
         routed = sfn.Pass(self.scope, "Routed", parameters={
             "outcome": OUTCOME_ROUTED, "decided_by": DECIDED_BY_MODEL,
@@ -247,17 +232,7 @@ class ImageRoutingStateMachineBuilder:
             source_prefixes=[layout.incoming_prefix], where="$.image",
             reason_code=sfn.JsonPath.string_at("$.image.reason_code"), record="$.image.reason_record")
         for step in (copy, record):
-            self._retry_integration(step)
+            retry_integration(step)
             step.add_catch(failure, errors=["States.ALL"], result_path="$.error")
         return copy.next(record).next(sfn.Pass(self.scope, "Quarantined", parameters={
             "outcome": OUTCOME_QUARANTINED, **quarantined_output("$.image")}))
-
-    @staticmethod
-    def _retry_lambda(step: tasks.LambdaInvoke) -> None:
-        step.add_retry(errors=LAMBDA_TRANSIENT_ERRORS, interval=Duration.seconds(1), backoff_rate=2,
-                       max_attempts=3, max_delay=Duration.seconds(20), jitter_strategy=sfn.JitterType.FULL)
-
-    @staticmethod
-    def _retry_integration(step: sfn.TaskStateBase) -> None:
-        step.add_retry(errors=["States.TaskFailed"], interval=Duration.seconds(1), backoff_rate=2,
-                       max_attempts=2, jitter_strategy=sfn.JitterType.FULL)
