@@ -76,7 +76,7 @@ bench: install
 
 # The training-recipe comparison behind the README's recipe table (cross-validation; hours on 2 cores):
 # the recipes and folds of the recorded run (benchmarks/training-recipes-*.md); resumes from reports/recipes.jsonl.
-RECIPES_COMPARED ?= r240,r120,w24-r160
+RECIPES_COMPARED ?= r240,r120,r90,w16-r240,w16-r240-ls1,w16-m2-r120
 bench-recipes: install
 	$(VENV)/bin/scones bench-recipes --recipes $(RECIPES_COMPARED) --folds 3 --out reports/recipes.jsonl --report reports/training-recipes.md
 

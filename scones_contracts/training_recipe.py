@@ -5,10 +5,10 @@ model stack, which estimates at synth time whether a training job fits its maxim
 (`stacks/training_runtime.py`). Only what sets the amount of work lives here; the optimiser's
 settings (learning rate, smoothing, augmentation) stay with the trainer.
 
-The default length (240 epochs) stays until a cross-validated comparison shows a shorter recipe
+The default (width 32, 240 epochs) stays until a cross-validated comparison shows a cheaper recipe
 keeps accuracy: `make bench-recipes` (scones bench-recipes) compares recipes over folds and seeds on
-the development images; on the one fold measured for both, 120 epochs was 1.1 points less accurate
-with 3.4 points less coverage at 0.93 (README "Training recipe").
+the development images. On 3 folds (benchmarks/training-recipes-2026-11-30.md) every recipe within
+150 s on 2 cores lost accuracy or coverage at 0.93 (README "Training recipe").
 """
 from __future__ import annotations
 

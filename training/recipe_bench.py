@@ -51,6 +51,14 @@ RECIPES: dict[str, dict] = {
     "w24-r160": {"width": 24, "epochs": 160},
     "w24-r120": {"width": 24, "epochs": 120},
     "r120-nocutmix": {"epochs": 120, "cutmix": 0.0},
+    # Recipes within the 150 s training budget on 2 cores (steps x the measured step time of their width):
+    "r90": {"epochs": 90},
+    "r90-b32": {"epochs": 90, "batch_size": 32, "lr": 0.1},
+    "w16-r240": {"width": 16, "epochs": 240},
+    "w16-r240-ls1": {"width": 16, "epochs": 240, "label_smoothing": 0.1},
+    "w16-r240-b32": {"width": 16, "epochs": 240, "batch_size": 32, "lr": 0.1},
+    "w16-r240-nocutmix": {"width": 16, "epochs": 240, "cutmix": 0.0},
+    "w16-m2-r120": {"width": 16, "members": 2, "epochs": 120},
 }
 FOLD_SEED_BASE = 100
 METRICS = ("accuracy", "coverage", "selective_accuracy", "ece", "nll")

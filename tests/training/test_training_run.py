@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import hashlib
+from contextlib import contextmanager
 from dataclasses import replace
 
 import torch
@@ -11,6 +12,7 @@ from scones_contracts.classes import CLASS_NAMES
 from scones_contracts.training_recipe import work_of
 from training.dataset import load_labeled_images
 from training.pipeline import run_training
+from training import trainer
 from training.trainer import TrainConfig, learning_rate, train_classifier
 
 
@@ -64,6 +66,29 @@ def test_training_restores_torch_thread_settings(tmp_path, make_subset):
     train_classifier(data, TrainConfig(width=4, steps=1, batch_size=8, threads=1), log=lambda _: None)
     assert torch.get_num_threads() == before
     assert not torch.are_deterministic_algorithms_enabled()
+    assert torch.utils.deterministic.fill_uninitialized_memory  # PyTorch's default, put back
+
+
+def test_skipping_the_nan_fill_of_new_tensors_changes_no_weight(tmp_path, make_subset, monkeypatch):
+    """The trainer turns off deterministic mode's NaN fill of uninitialised tensors (for speed): a kernel
+    that read memory it had not written would now give different weights, so compare against a run
+    with the fill on."""
+    data = load_labeled_images(make_subset(tmp_path / "data", 40))
+    config = TrainConfig(width=4, epochs=2, batch_size=16, threads=1, seed=3, cutmix=1.0, ema_decay=0.9)
+    without_fill = train_classifier(data, config, log=lambda _: None)
+    plain = trainer.deterministic_torch
+
+    @contextmanager
+    def with_fill(threads, device="cpu"):
+        with plain(threads, device):
+            torch.utils.deterministic.fill_uninitialized_memory = True
+            yield
+
+    monkeypatch.setattr(trainer, "deterministic_torch", with_fill)
+    with_nan_fill = train_classifier(data, config, log=lambda _: None)
+    for name, tensor in without_fill.classifier.network.state_dict().items():
+        assert torch.equal(tensor, with_nan_fill.classifier.network.state_dict()[name]), name
+    assert torch.equal(without_fill.val_raw_logits, with_nan_fill.val_raw_logits)
 
 
 def test_steps_override_epochs(tmp_path, make_subset):
