@@ -47,9 +47,14 @@ class Scones:
         self.process = subprocess.Popen([sys.executable, "-m", "scones.cli", *args], cwd=ROOT, env=env,
                                         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True)
+        # One reader per pipe, started now: `communicate()` would read stderr too, racing this reader
+        # for the lines (the console line went to whichever read it first).
         self.stderr: list[str] = []
-        self._reader = threading.Thread(target=lambda: self.stderr.extend(self.process.stderr), daemon=True)
-        self._reader.start()
+        self.stdout: list[str] = []
+        self._readers = [threading.Thread(target=lambda: self.stderr.extend(self.process.stderr), daemon=True),
+                         threading.Thread(target=lambda: self.stdout.extend(self.process.stdout), daemon=True)]
+        for reader in self._readers:
+            reader.start()
 
     def console(self, timeout: float = 300) -> str:
         """The base URL from the line the run prints on stderr."""
@@ -64,10 +69,11 @@ class Scones:
 
     def finish(self, timeout: float = 300) -> tuple[list[dict], dict]:
         """Wait for the process to end by itself; (per-input lines, summary line)."""
-        stdout, _ = self.process.communicate(timeout=timeout)
-        self._reader.join(timeout=10)
+        self.process.wait(timeout=timeout)
+        for reader in self._readers:
+            reader.join(timeout=10)
         assert self.process.returncode == 0, "".join(self.stderr)[-3000:]
-        lines = [json.loads(line) for line in stdout.splitlines() if line.strip()]
+        lines = [json.loads(line) for line in self.stdout if line.strip()]
         return lines[:-1], lines[-1]
 
     def kill(self) -> None:
