@@ -43,8 +43,7 @@ from scones_contracts.events import (DECIDED_BY_MODEL, OUTCOME_QUARANTINED, OUTC
 
 from .config import SconesConfig
 from .quarantine_steps import quarantine_steps, quarantined_output
-from .state_machine import EXECUTION_ID
-from .step_retries import retry_endpoint, retry_integration, retry_lambda
+from .task_steps import EXECUTION_ID, lambda_task, retry_endpoint, retry_integration, retry_lambda
 
 MAP_LABEL = "Reclassify"  # the child executions' names start with it
 BATCH_FAILED_ERROR = "BatchFailed"
@@ -229,17 +228,7 @@ class BatchDefinitionBuilder:
     def _lambda_step(self, name: str, fn: lambda_.IFunction, payload: dict, result_path: str) -> tasks.LambdaInvoke:
         """A Lambda step without Catch: a failure that outlives the retries fails the object's child
         execution, which the map run counts and the ResultWriter lists with its error and cause."""
-        step = tasks.LambdaInvoke(
-            self.scope, name,
-            lambda_function=fn,
-            payload=sfn.TaskInput.from_object({**payload, "execution_id": sfn.JsonPath.string_at(EXECUTION_ID)}),
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path=result_path,
-            task_timeout=sfn.Timeout.duration(Duration.seconds(60)),
-        )
-        retry_lambda(step)
-        return step
+        return lambda_task(self.scope, name, fn, payload, result_path)
 
     def _create_routing_path(self) -> sfn.IChainable:
         d = "$.decision"

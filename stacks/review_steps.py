@@ -36,9 +36,8 @@ from scones_contracts.review import REASON_AUDIT, REASON_LOW_CONFIDENCE, REASON_
 
 from .config import SconesConfig
 from .quarantine_steps import quarantine_steps
-from .step_retries import retry_integration, retry_lambda
+from .task_steps import EXECUTION_ID, retry_integration, retry_lambda
 
-EXECUTION_ID = "$$.Execution.Id"
 MODEL = "$.review.resume.model"
 QUARANTINE = "$.review.resume.quarantine"
 

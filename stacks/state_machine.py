@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Duration
 from aws_cdk import aws_dynamodb as dynamodb
 from aws_cdk import aws_events as events
 from aws_cdk import aws_lambda as lambda_
@@ -31,10 +30,9 @@ from scones_contracts.events import (DECIDED_BY_MODEL, OUTCOME_DUPLICATE, OUTCOM
 from .config import SconesConfig
 from .quarantine_steps import quarantine_steps, quarantined_output
 from .review_steps import ReviewStepsBuilder, idempotency_key, object_fields
-from .step_retries import retry_dynamodb, retry_endpoint, retry_integration, retry_lambda
+from .task_steps import EXECUTION_ID, lambda_task, retry_dynamodb, retry_endpoint, retry_integration
 
 CLAIM_REFUSED = "DynamoDB.ConditionalCheckFailedException"
-EXECUTION_ID = "$$.Execution.Id"
 # The delivery claims table: one item per object version, keyed by `<key>#<version id>` (or
 # `<key>#etag:<ETag>` for an unversioned object), with the claiming execution and an expiry.
 CLAIM_PARTITION_KEY = "object_version"
@@ -97,16 +95,7 @@ class ImageRoutingStateMachineBuilder:
     # -- steps ---------------------------------------------------------------------------------
     def _lambda_step(self, name: str, fn: lambda_.IFunction, payload: dict, result_path: str,
                      failure: sfn.IChainable, error_path: str = "$.error") -> tasks.LambdaInvoke:
-        step = tasks.LambdaInvoke(
-            self.scope, name,
-            lambda_function=fn,
-            payload=sfn.TaskInput.from_object({**payload, "execution_id": sfn.JsonPath.string_at(EXECUTION_ID)}),
-            payload_response_only=True,
-            retry_on_service_exceptions=False,
-            result_path=result_path,
-            task_timeout=sfn.Timeout.duration(Duration.seconds(60)),
-        )
-        retry_lambda(step)
+        step = lambda_task(self.scope, name, fn, payload, result_path)
         step.add_catch(failure, errors=["States.ALL"], result_path=error_path)
         return step
 
