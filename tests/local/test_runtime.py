@@ -126,7 +126,8 @@ def test_many_images_at_concurrency_8_nothing_lost_no_duplicate_routing(workflow
 def test_the_runtimes_waiting_check_reads_what_the_review_index_lists(workflow, tmp_path):
     """The runtime asks at every poll which executions wait for a reviewer, by key on moto's table (the
     status-index query it replaced grew with every review left open): both answers must agree."""
-    files = list_images(tmp_path / "images") if sample_images(tmp_path / "images", 16) else []
+    sample_images(tmp_path / "images", 16)
+    files = list_images(tmp_path / "images")
     outcomes = list(workflow.run(files, tmp_path / "images", concurrency=4))
     arn = workflow.aws.deployed.state_machine_arn
     executions = {e["executionArn"] for page in workflow.aws.sfn.get_paginator("list_executions").paginate(

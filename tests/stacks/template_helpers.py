@@ -45,6 +45,13 @@ def state_machine_definition(template: dict[str, Any], name_suffix: str = "image
     return json.loads(flatten_join(state_machine(template, name_suffix)[1]["Properties"]["DefinitionString"]))
 
 
+def review_table(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """(logical id, resource) of the workflow template's review table."""
+    (found,) = [(k, r) for k, r in template["Resources"].items()
+                if r["Type"] == "AWS::DynamoDB::Table" and k.startswith("ReviewTable")]
+    return found
+
+
 def iam_statements(template: dict[str, Any]):
     for logical_id, resource in template["Resources"].items():
         if resource["Type"] in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy"):

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.stacks.template_helpers import iam_statements, state_machine_definition, template_of
+from tests.stacks.template_helpers import iam_statements, review_table, state_machine_definition, template_of
 
 
 @pytest.fixture(scope="module")
@@ -22,12 +22,6 @@ def definition(raw):
 @pytest.fixture(scope="module")
 def config(assembly):
     return assembly.config
-
-
-def table(raw) -> tuple[str, dict]:
-    (found,) = [(k, r) for k, r in raw["Resources"].items()
-                if r["Type"] == "AWS::DynamoDB::Table" and k.startswith("ReviewTable")]
-    return found
 
 
 def test_the_callback_task_waits_for_the_review_timeout_without_a_heartbeat(definition, config):
@@ -78,7 +72,7 @@ def statements_of(raw, role_prefix: str) -> list[dict]:
 @pytest.mark.parametrize("role, action", [("OpenReviewRole", "dynamodb:PutItem"),
                                           ("ExpireReviewRole", "dynamodb:UpdateItem")])
 def test_each_review_function_may_do_one_thing_to_the_review_table(raw, role, action):
-    table_id, _ = table(raw)
+    table_id, _ = review_table(raw)
     dynamo = [s for s in statements_of(raw, role) if "dynamodb:" in json.dumps(s["Action"])]
     assert len(dynamo) == 1
     assert dynamo[0]["Action"] == action
@@ -89,7 +83,7 @@ def test_each_review_function_may_do_one_thing_to_the_review_table(raw, role, ac
 def test_review_functions_know_the_table_timeout_and_audit_rate(raw, config):
     functions = {r["Properties"]["Handler"]: r["Properties"]["Environment"]["Variables"]
                  for r in raw["Resources"].values() if r["Type"] == "AWS::Lambda::Function"}
-    table_id, _ = table(raw)
+    table_id, _ = review_table(raw)
     opened = functions["lambdas.open_review.handler.handler"]
     assert opened["REVIEW_TABLE_NAME"] == {"Ref": table_id}
     assert opened["REVIEW_TIMEOUT_SECONDS"] == str(config.review.timeout_seconds)

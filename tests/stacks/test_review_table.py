@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from scones_contracts.review import INDEX_PROJECTION, STATUS_INDEX
-from tests.stacks.template_helpers import cdk_template, template_of
+from tests.stacks.template_helpers import cdk_template, review_table, template_of
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +23,6 @@ def config(assembly):
     return assembly.config
 
 
-def table(raw) -> tuple[str, dict]:
-    (found,) = [(k, r) for k, r in raw["Resources"].items()
-                if r["Type"] == "AWS::DynamoDB::Table" and k.startswith("ReviewTable")]
-    return found
-
-
 def test_review_table_is_on_demand_encrypted_recoverable_and_expires_items(template, config):
     template.has_resource_properties("AWS::DynamoDB::Table", {
         "TableName": config.resource_name("reviews"),
@@ -41,7 +35,7 @@ def test_review_table_is_on_demand_encrypted_recoverable_and_expires_items(templ
 
 
 def test_the_status_index_serves_pending_oldest_first_and_never_holds_the_token(raw):
-    _, resource = table(raw)
+    _, resource = review_table(raw)
     (index,) = resource["Properties"]["GlobalSecondaryIndexes"]
     assert index["IndexName"] == STATUS_INDEX
     assert index["KeySchema"] == [{"AttributeName": "status", "KeyType": "HASH"},
@@ -52,6 +46,6 @@ def test_the_status_index_serves_pending_oldest_first_and_never_holds_the_token(
 
 
 def test_review_table_follows_the_data_removal_policy(raw, config):
-    _, resource = table(raw)
+    _, resource = review_table(raw)
     assert config.storage.removal_policy == "retain"
     assert resource["DeletionPolicy"] == "Retain" and resource["UpdateReplacePolicy"] == "Retain"
