@@ -17,6 +17,19 @@ from tests.stacks.monitoring_support import (FIVE_MINUTES, alarms, config, dims,
                                              topic_id, workflow, workflow_function)
 
 
+def emitted_metrics(stdout: str) -> set[tuple[str, str, frozenset]]:
+    """(namespace, metric, frozenset(dimension items)) of every EMF record a handler printed."""
+    emitted = set()
+    for line in stdout.splitlines():
+        record = json.loads(line) if line.startswith("{") else {}
+        for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
+            for dimension_set in directive["Dimensions"]:
+                for metric in directive["Metrics"]:
+                    emitted.add((directive["Namespace"], metric["Name"],
+                                 frozenset((d, record[d]) for d in dimension_set)))
+    return emitted
+
+
 def test_alarm_topic_is_kms_encrypted_with_a_rotating_key_cloudwatch_may_use(template, raw, topic_id):
     key_id = logical_id(raw, "AWS::KMS::Key")
     template.has_resource_properties("AWS::SNS::Topic", {"KmsMasterKeyId": {"Fn::GetAtt": [key_id, "Arn"]}})
@@ -178,14 +191,7 @@ def test_low_confidence_alarm_matches_what_the_check_confidence_handler_emits(al
     proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=run_env, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
-    emitted = set()  # (namespace, metric, frozenset(dimension items))
-    for line in proc.stdout.splitlines():
-        record = json.loads(line) if line.startswith("{") else {}
-        for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
-            for dimension_set in directive["Dimensions"]:
-                for metric in directive["Metrics"]:
-                    emitted.add((directive["Namespace"], metric["Name"],
-                                 frozenset((d, record[d]) for d in dimension_set)))
+    emitted = emitted_metrics(proc.stdout)
     props = alarms[config.resource_name("low-confidence-share")]
     watched = {(s["Metric"]["Namespace"], s["Metric"]["MetricName"], frozenset(dims(s["Metric"]).items()))
                for s in metric_stats(props).values()}
@@ -232,15 +238,7 @@ def run_handlers(workflow: dict, script: str) -> set[tuple[str, str, frozenset]]
                                             "SERVICES": json.dumps({p: service_of(workflow, p)
                                                                     for p in ("open_review", "expire_review")})})
     assert proc.returncode == 0, proc.stderr[-3000:]
-    emitted = set()
-    for line in proc.stdout.splitlines():
-        record = json.loads(line) if line.startswith("{") else {}
-        for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
-            for dimension_set in directive["Dimensions"]:
-                for metric in directive["Metrics"]:
-                    emitted.add((directive["Namespace"], metric["Name"],
-                                 frozenset((d, record[d]) for d in dimension_set)))
-    return emitted
+    return emitted_metrics(proc.stdout)
 
 
 OPEN_AND_EXPIRE = """
