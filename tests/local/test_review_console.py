@@ -25,6 +25,7 @@ CHROMIUM = "/usr/bin/chromium"  # Debian's (make install puts it there); Playwri
 CONTEXT = {"confidence_threshold": 0.9999, "audit_sample_rate": 0}  # every image waits for a reviewer
 HOSTILE_NAME = "<img src=x onerror=alert(1)>.png"
 TOKEN = "browser-test-token"
+UI_TIMEOUT_MS = 60_000  # for page actions and expect() assertions alike: generous, a loaded machine is slow
 
 
 @pytest.fixture(scope="module")
@@ -89,11 +90,14 @@ def drive_the_console(console_url: str, hostile_key: str, waiting: int) -> dict[
     if os.geteuid() == 0:
         args.append("--no-sandbox")  # Chromium refuses to sandbox as root (CI runs as root)
     decided: dict[str, str] = {}
+    # expect() assertions have their own timeout (5 s by default), which a loaded 2-core machine
+    # exceeded while the page's first API call was answered: give them the actions' timeout.
+    expect.set_options(timeout=UI_TIMEOUT_MS)
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=args)
         try:
             page = browser.new_page()
-            page.set_default_timeout(60_000)
+            page.set_default_timeout(UI_TIMEOUT_MS)
             dialogs, errors = [], []
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
             page.on("pageerror", lambda error: errors.append(str(error)))
