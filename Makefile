@@ -76,9 +76,12 @@ bench: install
 
 # The training-recipe comparison behind the README's recipe table (cross-validation; hours on 2 cores):
 # the recipes and folds of the recorded run (benchmarks/training-recipes-*.md); resumes from reports/recipes.jsonl.
-RECIPES_COMPARED ?= r240,r120,r90,w16-r240,w16-r240-ls1,w16-m2-r120
+# Then the confirmation of the chosen default against the former one on 5 other folds (a new partition).
+RECIPES_COMPARED ?= r240,r120,r90,w16-r240,w16-r240-ls1,w16-m2-r120,w16-r300
+RECIPES_CONFIRMED ?= r240,w16-r300
 bench-recipes: install
 	$(VENV)/bin/scones bench-recipes --recipes $(RECIPES_COMPARED) --folds 3 --out reports/recipes.jsonl --report reports/training-recipes.md
+	$(VENV)/bin/scones bench-recipes --recipes $(RECIPES_CONFIRMED) --folds 5 --out reports/recipes-k5.jsonl --report reports/training-recipes-k5.md
 
 # Where the local runtime's time goes: py-spy samples `scones bench-workflow` at concurrency 8
 # (every thread, native frames off) into a flame graph. Needs ptrace (root, or CAP_SYS_PTRACE).

@@ -6,17 +6,21 @@ deploy's wait (the Provider framework's hour, less start-up) fails the deploy. S
 
 The estimate (`estimate`):
 
-    seconds = allowance + members x steps x step time x (width / 32)^2 x (batch / 64)
+    seconds = allowance + members x steps x step time x width scale x (batch / measured batch)
 
 * steps, members, width, batch, precision: train.py's flags from `training_hyperparameters`
   with the recipe's defaults (`scones_contracts.training_recipe.work_of`) on the shipped data.
-* step time: measured for the default step (width 32, batch 64) on one core under the ISA cap
+* step time: measured for the default recipe's step (its width and batch) on one core under the ISA cap
   that stands for the family's Xeons (`stacks/data/training_throughput.json`, written by
   `scones bench-training --write`): process CPU time per step on 1 thread, divided by the
   speed-up of 2 threads (measured on this machine's own ISA in a quiet moment, assumed the same
   under every cap) for 2 or more physical cores. vCPUs are hyperthreads, so an
   instance has vCPUs / 2 cores. Nothing beyond 2 cores is credited (not measured here).
   Burstable t3 is estimated at its baseline CPU share (no launch credits, no unlimited mode).
+* width scale (`width_scale`): 1 at the measured width; (width / measured)^2 for a wider network
+  (the convolutions, which grow with the square, dominate a step); width / measured for a narrower
+  one, because a step's memory-bound work (BatchNorm, ReLU, pooling) shrinks only linearly (measured
+  here: a width-16 step costs 0.31-0.34 of a width-32 step, not 0.25). Both err slow.
 * precision: what train.py's "auto" chooses there (`training.precision`): bf16 only on families
   whose CPUs compute it natively (m7i, c7i), fp32 elsewhere; a forced `precision` is honoured.
 * SAFETY_FACTOR covers what an ISA cap does not reproduce (another CPU's clock, caches and memory).
@@ -103,10 +107,10 @@ class Estimate:
     profile: str
     precision: str
     cores: float
-    step_seconds: float  # one default-size step (width 32, batch 64) on this instance
+    step_seconds: float  # one step of the measured size (the table's width and batch) on this instance
     steps: int
     members: int
-    scale: float  # (width / 32)^2 x (batch / 64)
+    scale: float  # width_scale x (batch / measured batch)
     seconds: float  # without the safety factor
 
     @property
@@ -151,6 +155,18 @@ def step_seconds(profile: str, precision: str, cores: float, table: dict | None 
     return one / (1 + (speedup - 1) * min(1.0, cores - 1))
 
 
+def width_scale(width: int, measured_width: int) -> float:
+    """A step's cost at `width` relative to one at `measured_width` (see the module docstring)."""
+    ratio = width / measured_width
+    return ratio ** 2 if ratio >= 1 else ratio
+
+
+def measured_size(profile: str, precision: str, table: dict | None = None) -> tuple[int, int]:
+    """(width, batch size) the table's row was measured at (rows without them: the recipe's defaults)."""
+    row = (table or throughput_table())["rows"][(profile, precision, 1)]
+    return int(row.get("width", DEFAULT_WIDTH)), int(row.get("batch_size", DEFAULT_BATCH_SIZE))
+
+
 def estimate(config: SconesConfig, n_images: int, instance_type: str | None = None,
              table: dict | None = None) -> Estimate:
     """The training time of `config`'s hyperparameters on `instance_type` (default: the configured one)."""
@@ -167,7 +183,8 @@ def estimate(config: SconesConfig, n_images: int, instance_type: str | None = No
     if work["threads"] is not None:
         cores = min(cores, max(1, work["threads"]))
     step = step_seconds(profile, precision, cores, table)
-    scale = (work["width"] / DEFAULT_WIDTH) ** 2 * (work["batch_size"] / DEFAULT_BATCH_SIZE)
+    measured_width, measured_batch = measured_size(profile, precision, table)
+    scale = width_scale(work["width"], measured_width) * (work["batch_size"] / measured_batch)
     seconds = FIXED_ALLOWANCE_SECONDS + work["members"] * work["steps"] * step * scale
     return Estimate(instance_type, profile, precision, cores, step, work["steps"], work["members"], scale, seconds)
 

@@ -3,8 +3,8 @@
 SageMaker's CPU instance families differ in the instructions their Xeons have (AVX2 only; AVX-512;
 AVX-512 VNNI; AVX-512 BF16 and AMX). This machine can stand in for each by capping oneDNN's ISA
 (`ONEDNN_MAX_CPU_ISA`, and ATen's kernels with `ATEN_CPU_CAPABILITY` where AVX-512 is absent),
-so `measure_profiles` runs the recipe's real training step (`training.trainer.TrainStep`, width 32,
-batch 64) in a child process per (ISA profile, precision) and records per step:
+so `measure_profiles` runs the default recipe's real training step (`training.trainer.TrainStep`, its
+width and batch size) in a child process per (ISA profile, precision) and records per step:
 
     wall_ms   wall-clock time (shared machine: inflated by other processes)
     cpu_ms    process CPU time, user + sys over all threads (the steadier figure of the work)
@@ -51,13 +51,15 @@ TABLE_PATH = Path(__file__).resolve().parents[1] / "stacks" / "data" / "training
 
 
 def measure_in_process(precision: str, threads: int, steps: int, warmup: int = 3, repeats: int = 3,
-                       width: int = 32, batch_size: int = 64) -> dict:
+                       width: int | None = None, batch_size: int | None = None) -> dict:
     """Time the recipe's training step here (the ISA caps must already be in this process's environment)."""
     import torch
 
     from training.precision import choose_precision
     from training.trainer import TrainConfig, TrainStep, deterministic_torch, new_network
 
+    width = width or TrainConfig().width
+    batch_size = batch_size or TrainConfig().batch_size
     config = replace(TrainConfig(), width=width, batch_size=batch_size, threads=threads, precision=precision)
     resolved = choose_precision(precision)
     with deterministic_torch(threads, resolved.device):
@@ -167,7 +169,8 @@ def measure_profiles(profiles: list[str], precisions: list[str], repeats: int = 
         speedup[precision] = measure_speedup(precision, quiet_wait_s, log=log)
         log(f"2 threads vs 1, {precision}: {speedup[precision]}")
     return {
-        "what": "one training step of the default recipe (ResNet-9 width 32, batch 64, CutMix, SGD) per ISA profile",
+        "what": f"one training step of the default recipe (ResNet-9 width {rows[0]['width'] if rows else '?'}, batch "
+                f"{rows[0]['batch_size'] if rows else '?'}, CutMix, SGD) per ISA profile",
         "method": "child process per row with ONEDNN_MAX_CPU_ISA (and ATEN_CPU_CAPABILITY=avx2 for AVX2) set; "
                   "fastest of `repeats` timed blocks after 3 warm-up steps; cpu_ms = process CPU time (user+sys, "
                   "all threads) per step on 1 thread; speedup = wall time of 1 thread / 2 threads, timed back to "

@@ -1,7 +1,7 @@
 """The training loop: ResNet-9, SGD Nesterov, label smoothing, torch-op augmentation, precision by hardware.
 
-Default recipe (TrainConfig; its size from `scones_contracts.training_recipe`): width 32, batch
-64, 240 epochs over the 800 training images with linear warm-up/decay to peak lr 0.2, weight
+Default recipe (TrainConfig; its size from `scones_contracts.training_recipe`): width 16, batch
+64, 300 epochs over the 800 training images with linear warm-up/decay to peak lr 0.2, weight
 decay 5e-4 on conv/linear weights, label smoothing 0.2, pad-crop + flip + 12 px cutout on every
 batch and CutMix on half of them. Why this length: README "Training recipe" (cross-validated on
 the development images, never on the held-out images the demo uses).

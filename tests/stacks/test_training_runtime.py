@@ -8,7 +8,7 @@ import botocore.session
 import pytest
 from aws_cdk import App
 
-from scones_contracts.training_recipe import DEFAULT_EPOCHS
+from scones_contracts.training_recipe import DEFAULT_BATCH_SIZE, DEFAULT_EPOCHS, DEFAULT_WIDTH
 from stacks import training_runtime as rt
 from stacks.config import ConfigurationError, SconesConfig
 from stacks.training_job import WAIT_BUDGET_SECONDS
@@ -17,9 +17,12 @@ from training.precision import native_cpu_bf16
 N_IMAGES = 1000  # the shipped sample: 800 train / 200 held out -> 12 steps per epoch at batch 64
 
 
-def table(cpu_ms: dict[tuple[str, str], float], speedup: float = 1.6) -> dict:
-    """A throughput table with 1-thread CPU ms per (profile, precision) and the given 2-thread speed-up."""
-    rows = {(profile, precision, 1): {"cpu_ms": ms} for (profile, precision), ms in cpu_ms.items()}
+def table(cpu_ms: dict[tuple[str, str], float], speedup: float = 1.6, width: int = DEFAULT_WIDTH,
+          batch_size: int = DEFAULT_BATCH_SIZE) -> dict:
+    """A throughput table with 1-thread CPU ms per (profile, precision), measured at `width` and
+    `batch_size`, and the given 2-thread speed-up."""
+    rows = {(profile, precision, 1): {"cpu_ms": ms, "width": width, "batch_size": batch_size}
+            for (profile, precision), ms in cpu_ms.items()}
     quiet = {precision: {"quiet": True, "speedup": speedup} for precision in ("fp32", "bf16")}
     return {"rows": rows, "document": {"speedup": quiet}}
 
@@ -43,9 +46,20 @@ def test_the_estimate_is_steps_times_step_time_on_the_instances_cores():
     one_core = rt.estimate(config(), N_IMAGES, "ml.m5.large", FAKE)
     assert one_core.cores == 1.0 and one_core.step_seconds == pytest.approx(0.4)
     assert rt.estimate(config(), N_IMAGES, "ml.m5.24xlarge", FAKE).step_seconds == default.step_seconds  # no credit > 2
-    bigger = config(training_hyperparameters={"width": 64, "batch_size": 128, "members": 2, "steps": 100})
+    bigger = config(training_hyperparameters={"width": 4 * DEFAULT_WIDTH, "batch_size": 128, "members": 2, "steps": 100})
     wide = rt.estimate(bigger, N_IMAGES, "ml.m5.xlarge", FAKE)
-    assert wide.seconds == pytest.approx(rt.FIXED_ALLOWANCE_SECONDS + 2 * 100 * (0.4 / 1.6) * 4 * 2)
+    assert wide.seconds == pytest.approx(rt.FIXED_ALLOWANCE_SECONDS + 2 * 100 * (0.4 / 1.6) * 16 * 2)
+
+
+def test_the_step_time_scales_from_the_width_and_batch_the_table_was_measured_at():
+    measured_at_32 = table({("AVX512_CORE", "fp32"): 400.0}, width=32, batch_size=64)
+    at = {w: rt.estimate(config(training_hyperparameters={"width": w, "steps": 100}), N_IMAGES, "ml.m5.xlarge",
+                         measured_at_32) for w in (16, 32, 64)}
+    assert at[32].scale == 1.0
+    assert at[64].scale == 4.0  # wider: the convolutions' square
+    assert at[16].scale == 0.5  # narrower: linear (measured 0.31-0.34, not the square's 0.25): errs slow
+    half_batch = config(training_hyperparameters={"width": 32, "batch_size": 32, "steps": 100})
+    assert rt.estimate(half_batch, N_IMAGES, "ml.m5.xlarge", measured_at_32).scale == 0.5
 
 
 def test_auto_precision_is_bf16_only_on_families_with_native_bf16_and_forced_precision_is_honoured():
