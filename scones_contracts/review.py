@@ -67,6 +67,11 @@ def review_id(execution_id: str, reason: str) -> str:
     return hashlib.sha256(f"{execution_id}#{reason}".encode()).hexdigest()[:32]
 
 
+# The decision function's environment variable holding the audit sample rate (stack -> Lambda; the
+# cost model reads it from the synthesized template to weight the audited share of routed images).
+AUDIT_SAMPLE_RATE_VARIABLE = "AUDIT_SAMPLE_RATE"
+
+
 def validate_rate(value: Any, source: str = "audit_sample_rate") -> float:
     """A share in [0, 1]; raises ValueError naming `source` otherwise."""
     if isinstance(value, bool):

@@ -17,6 +17,7 @@ from constructs import Construct
 
 from scones_contracts.classes import CLASS_NAMES
 from scones_contracts.images import IMAGE_FORMATS
+from scones_contracts.review import AUDIT_SAMPLE_RATE_VARIABLE
 
 from .batch_workflow import BatchReclassification
 from .config import SconesConfig
@@ -90,7 +91,8 @@ class WorkflowStack(Stack):
 
         self.check_confidence_fn = self._create_function(
             "CheckConfidence", "check_confidence", config.functions.check_confidence_memory_mb, Duration.seconds(10),
-            {"THRESHOLD": str(config.decision.threshold), "AUDIT_SAMPLE_RATE": str(config.review.audit_sample_rate)},
+            {"THRESHOLD": str(config.decision.threshold),
+             AUDIT_SAMPLE_RATE_VARIABLE: str(config.review.audit_sample_rate)},
         )
         self._create_review_functions()
 

@@ -20,6 +20,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 
 from scones_contracts import metrics as names
 from scones_contracts.env import Environment
+from scones_contracts.review import AUDIT_SAMPLE_RATE_VARIABLE
 
 from ..shared.observability import Observability
 from .decision import decide, parse_classification
@@ -32,7 +33,7 @@ logger, metrics, tracer = observability.logger, observability.metrics, observabi
 def handler(event: Any, context: Any) -> dict[str, Any]:
     read = Environment()
     threshold = read.threshold("THRESHOLD")
-    audit_rate = read.number("AUDIT_SAMPLE_RATE", minimum=0.0, maximum=1.0)
+    audit_rate = read.number(AUDIT_SAMPLE_RATE_VARIABLE, minimum=0.0, maximum=1.0)
     classification = parse_classification(event)
     logger.append_keys(bucket=classification.bucket, image_key=classification.key)
     result = decide(classification, threshold, audit_rate)

@@ -56,6 +56,7 @@ class Function:
     timeout_s: int
     tracing: bool
     log_group: str | None  # logical id of its log group
+    environment: dict[str, str] = field(default_factory=dict, compare=False, hash=False)  # literal values only
 
 
 @dataclass(frozen=True)
@@ -182,6 +183,8 @@ def _function(logical_id: str, p: dict[str, Any]) -> Function:
         architecture=(p.get("Architectures") or ["x86_64"])[0], timeout_s=int(p.get("Timeout", 3)),
         tracing=p.get("TracingConfig", {}).get("Mode") == "Active",
         log_group=_ref_id(p.get("LoggingConfig", {}).get("LogGroup")),
+        # a token (a bucket name, a table's Ref) is not a value the model can use: literals only
+        environment={k: v for k, v in p.get("Environment", {}).get("Variables", {}).items() if isinstance(v, str)},
     )
 
 

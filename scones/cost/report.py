@@ -75,12 +75,17 @@ def as_text(doc: dict[str, Any]) -> str:
             continue
         lines.append(f"  {item['component'][:18]:<18} {item['item'][:46]:<46} {item['quantity']:>16,.2f} "
                      f"{item['unit'][:20]:<20} {_money(item['monthly']):>11}  {item['basis']}")
-    lines += ["", "Per image, from the state machine definition (each outcome priced by its costliest path)"]
+    lines += ["", "Per image, from the state machine definition (each outcome priced by its costliest path; "
+                  "routed: the audit sample apart)"]
     for outcome, row in doc["outcomes"].items():
-        calls = ", ".join(f"{k} x{v:g}" for k, v in row["lambda_invocations"].items()) or "-"
+        calls = ", ".join(f"{k} x{v:.4g}" for k, v in row["lambda_invocations"].items()) or "-"
         low, high = row["transitions_range"]
         lines.append(f"  {outcome:<12} share {row['share']:6.2%}  {row['transitions']:>2} transitions "
                      f"(paths: {row['paths']}, {low}..{high})  Lambda: {calls}")
+        if "audited" in row:
+            audited = row["audited"]
+            lines.append(f"  {'':<12} of which {audited['share_of_outcome']:.2%} audited: {audited['transitions']} "
+                         f"transitions (with the audit item)")
     endpoint = doc["endpoint"]
     if endpoint.get("mode") == "real-time":
         lines += ["", f"Endpoint: {endpoint['instance_type']}, {endpoint['busy_instances']} instance(s) in busy hours "

@@ -6,9 +6,12 @@ Contract
     (transitions, Lambda invocations) for the report. Paths are grouped by `priced_outcome`: a path
     through a `.waitForTaskToken` task that takes no Catch is "review" (an image a person decided,
     whatever they decided); every other path keeps the outcome it ends in. Each outcome is priced by
-    its costliest path (`definition.costliest`) among those that take no Catch (routed: with the
-    audit item, an upper bound; review: a reject, which also quarantines); for "failed" the worst
-    case (every retry spent). Meters:
+    its costliest path (`definition.costliest`) among those that take no Catch (review: a reject,
+    which also quarantines); for "failed" the worst case (every retry spent). Routed images are the
+    exception: the audit sample of them (paths that open an item with reason `audit`) is weighted by
+    the decision function's AUDIT_SAMPLE_RATE read from the template, the rest priced by the
+    costliest path without the audit item (`audit_sample_rate`; without that variable every routed
+    image is priced with the audit item, an upper bound). Meters:
 
         sfn.executions:<machine>   sfn.transitions:<machine>   sfn.duration_ms:<machine>
         lambda.invocations:<fn>    s3.put   s3.get   sqs.requests   events.custom
@@ -25,6 +28,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 from typing import Any
+
+from scones_contracts.review import AUDIT_SAMPLE_RATE_VARIABLE, REASON_AUDIT
 
 from .definition import Path, costliest, token_target, walk
 from .inventory import HOURS_PER_MONTH, Inventory, StateMachine
@@ -92,6 +97,52 @@ def pricing_path(outcome: str, paths: list[Path]) -> Path:
     others the costliest that takes no Catch (when there is one)."""
     clean = [p for p in paths if not any(step.failed for step in p.steps)]
     return costliest(paths if outcome == "failed" else (clean or paths))
+
+
+def opens_audit_item(path: Path) -> bool:
+    """Whether the path invokes a function with a request of reason `audit` (the payload as the
+    task's Parameters, or inside the Lambda invoke integration's `Payload`)."""
+    for step in path.steps:
+        payload = step.parameters.get("Payload", step.parameters)
+        request = payload.get("request") if isinstance(payload, dict) else None
+        if isinstance(request, dict) and request.get("reason") == REASON_AUDIT:
+            return True
+    return False
+
+
+def audit_sample_rate(machine: StateMachine, inventory: Inventory) -> float | None:
+    """The AUDIT_SAMPLE_RATE of the functions `machine` invokes (None: none sets it).
+    Raises ValueError when they disagree or the value is not a share in [0, 1]."""
+    invoked = {_lambda_target(step, step.resource) for path in walk(machine.definition) for step in path.steps
+               if step.type == "Task" and step.resource and _action(step.resource)[0] == "lambda"}
+    values = {inventory.functions[fn].environment[AUDIT_SAMPLE_RATE_VARIABLE] for fn in invoked
+              if fn in inventory.functions and AUDIT_SAMPLE_RATE_VARIABLE in inventory.functions[fn].environment}
+    if not values:
+        return None
+    if len(values) > 1:
+        raise ValueError(f"the functions of {machine.logical_id} set different {AUDIT_SAMPLE_RATE_VARIABLE}: "
+                         f"{sorted(values)}")
+    value = values.pop()
+    try:
+        rate = float(value)
+    except ValueError:
+        raise ValueError(f"{AUDIT_SAMPLE_RATE_VARIABLE} = {value!r} is not a number") from None
+    if not 0.0 <= rate <= 1.0:
+        raise ValueError(f"{AUDIT_SAMPLE_RATE_VARIABLE} = {value!r} is not within 0..1")
+    return rate
+
+
+def weighted_paths(outcome: str, paths: list[Path], audit_rate: float | None) -> list[tuple[float, Path]]:
+    """(weight, path) pairs an execution of `outcome` is priced by: the pricing path, or for routed
+    images with a known audit rate the costliest clean path without the audit item (1 - rate) and
+    the costliest with it (rate)."""
+    if outcome == "routed" and audit_rate is not None:
+        clean = [p for p in paths if not any(step.failed for step in p.steps)]
+        audited = [p for p in clean if opens_audit_item(p)]
+        plain = [p for p in clean if not opens_audit_item(p)]
+        if audited and plain:
+            return [(1.0 - audit_rate, costliest(plain)), (audit_rate, costliest(audited))]
+    return [(1.0, pricing_path(outcome, paths))]
 
 
 def outcome_mix(routed_share_of_classified: float, assumptions: Assumptions) -> dict[str, float]:
@@ -203,11 +254,13 @@ def _history_bytes(machine: StateMachine, outcome: str | None, path: Path, measu
 
 def execution_usage(machine: StateMachine, outcome: str | None, inventory: Inventory,
                     measurements: Measurements, a: Assumptions, depth: int = 0,
-                    paths: list[Path] | None = None) -> Counter:
-    """One execution of `machine` ending in `outcome` (None: its costliest path of all)."""
-    all_paths = paths or walk(machine.definition)
-    grouped = paths_by_priced_outcome(all_paths)
-    path = pricing_path(outcome, grouped[outcome]) if outcome in grouped else costliest(all_paths)
+                    paths: list[Path] | None = None, path: Path | None = None) -> Counter:
+    """One execution of `machine` ending in `outcome` that takes `path` (default: the outcome's
+    pricing path; None outcome: its costliest path of all)."""
+    if path is None:
+        all_paths = paths or walk(machine.definition)
+        grouped = paths_by_priced_outcome(all_paths)
+        path = pricing_path(outcome, grouped[outcome]) if outcome in grouped else costliest(all_paths)
     usage = path_usage(path, inventory, measurements, a, depth)
     usage[f"sfn.executions:{machine.logical_id}"] += 1
     usage[f"sfn.transitions:{machine.logical_id}"] += path.transitions
@@ -230,15 +283,20 @@ def image_usage(machine: StateMachine, inventory: Inventory, measurements: Measu
     if missing:
         raise ValueError(f"state machine {machine.logical_id} has no path ending in {missing}; "
                          f"its outcomes are {sorted(grouped)}")
+    audit_rate = audit_sample_rate(machine, inventory)
     expected: Counter = Counter()
     table: dict[str, dict[str, Any]] = {}
     for outcome, share in mix.items():
         if outcome not in grouped:  # a share of 0 for an outcome this machine cannot reach
             continue
-        one = execution_usage(machine, outcome, inventory, measurements, a, paths=paths)
+        weighted = weighted_paths(outcome, grouped[outcome], audit_rate)
+        one: Counter = Counter()
+        for weight, path in weighted:
+            for meter, quantity in execution_usage(machine, outcome, inventory, measurements, a, path=path).items():
+                one[meter] += weight * quantity
         for meter, quantity in one.items():
             expected[meter] += share * quantity
-        chosen = pricing_path(outcome, grouped[outcome])
+        chosen = weighted[0][1]
         table[outcome] = {
             "share": share, "paths": len(grouped[outcome]), "transitions": chosen.transitions,
             "transitions_range": [min(p.min_transitions for p in grouped[outcome]),
@@ -246,4 +304,8 @@ def image_usage(machine: StateMachine, inventory: Inventory, measurements: Measu
             "states": chosen.state_names,
             "lambda_invocations": {k.split(":", 1)[1]: v for k, v in one.items() if k.startswith("lambda.invocations:")},
         }
+        if len(weighted) > 1:  # routed: the audited share and its path
+            rate, audited = weighted[1]
+            table[outcome]["audited"] = {"share_of_outcome": rate, "transitions": audited.transitions,
+                                         "states": audited.state_names}
     return expected, table

@@ -4,16 +4,17 @@
 """
 from __future__ import annotations
 
+import copy
 import math
 from dataclasses import replace
 
 import pytest
 
 from scones.cost.estimate import estimate, levers
-from scones.cost.inventory import Bucket, LifecycleRule, StateMachine
+from scones.cost.inventory import Bucket, Function, LifecycleRule, StateMachine
 from scones.cost.model import GB, endpoint_instances, stored_gb
 from scones.cost.operations import traced_per_month
-from scones.cost.usage import Assumptions, outcome_mix
+from scones.cost.usage import Assumptions, audit_sample_rate, outcome_mix
 
 from .cost_helpers import DEFINITION, endpoint, inputs, inventory, item, machine
 
@@ -40,6 +41,47 @@ def test_standard_transitions_lambda_sqs_and_s3_reads_by_hand():
     assert item(result, "S3", "PUT/COPY requests").quantity == pytest.approx(730)  # the uploads
     assert result.images_per_month == pytest.approx(730)
     assert result.per_million_images == pytest.approx(result.monthly_total / 730 * 1e6)
+
+
+def _audited(rate: str | None) -> tuple:
+    """The helpers' machine with an audit branch before Routed: Audit? -> Open audit (F1, reason
+    audit) -> Routed, or straight to Routed; F1's AUDIT_SAMPLE_RATE is `rate` (None: not set)."""
+    definition = copy.deepcopy(DEFINITION)
+    definition["States"]["Valid?"]["Choices"][0]["Next"] = "Audit?"
+    definition["States"]["Audit?"] = {"Type": "Choice", "Default": "Routed",
+                                      "Choices": [{"Variable": "$.audit", "BooleanEquals": True, "Next": "Open audit"}]}
+    definition["States"]["Open audit"] = {"Type": "Task", "Resource": "${GetAtt:F1.Arn}", "Next": "Routed",
+                                          "Parameters": {"request": {"reason": "audit", "key.$": "$.key"}}}
+    environment = {"AUDIT_SAMPLE_RATE": rate} if rate is not None else {}
+    f1 = Function("F1", "f1.handler", memory_mb=1024, architecture="arm64", timeout_s=30, tracing=False,
+                  log_group="F1Logs", environment=environment)
+    return inventory(functions={"F1": f1}, state_machines={"Machine": replace(machine(), definition=definition)})
+
+
+def test_the_audited_share_of_routed_images_is_weighted_by_the_rate_in_the_template_by_hand():
+    # routed without audit: Serialize, Valid?, Audit?, Routed = 4 transitions; audited: + Open audit = 5.
+    # rate 0.1: routed 0.9 x 4 + 0.1 x 5 = 4.1; per image 0.75 x 4.1 + 0.25 x 4 (review) = 4.075; x 730
+    result = estimate(inputs(_audited("0.1")))
+    assert item(result, "Step Functions", "Standard state transitions").quantity == pytest.approx(4.075 * 730)
+    # F1: once per image (Serialize), plus the audit item for 0.1 of the routed 0.75
+    assert item(result, "Lambda", "f1.handler requests").quantity == pytest.approx(730 * (1 + 0.75 * 0.1))
+    routed = result.outcomes["routed"]
+    assert (routed["transitions"], routed["audited"]["transitions"]) == (4, 5)
+    assert routed["audited"]["share_of_outcome"] == pytest.approx(0.1)
+    # no rate in the template: every routed image with the audit item (the upper bound), 0.75 x 5 + 1
+    upper = estimate(inputs(_audited(None)))
+    assert item(upper, "Step Functions", "Standard state transitions").quantity == pytest.approx(4.75 * 730)
+    assert "audited" not in upper.outcomes["routed"]
+    # rate 0: priced as if the audit branch did not exist
+    none = estimate(inputs(_audited("0")))
+    assert item(none, "Step Functions", "Standard state transitions").quantity == pytest.approx(4.0 * 730)
+
+
+@pytest.mark.parametrize("rate, fragment", [("2", "not within 0..1"), ("often", "not a number")])
+def test_an_audit_rate_the_model_cannot_use_is_named(rate, fragment):
+    audited = _audited(rate)
+    with pytest.raises(ValueError, match=f"AUDIT_SAMPLE_RATE = '{rate}' is {fragment}"):
+        audit_sample_rate(audited.state_machines["Machine"], audited)
 
 
 def test_express_instead_of_standard_by_hand():

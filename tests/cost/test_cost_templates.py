@@ -114,7 +114,25 @@ def knobbed(tmp_path_factory):
     from scones.local.cloud_assembly import synthesize
 
     return synthesize(tmp_path_factory.mktemp("cdk.out"), context={
-        "data_capture_sampling_percentage": "10", "endpoint_instance_type": "ml.c5.large"})
+        "data_capture_sampling_percentage": "10", "endpoint_instance_type": "ml.c5.large", "audit_sample_rate": "0.5"})
+
+
+def test_the_audit_sample_rate_in_the_template_weights_the_audited_routed_images(assembly, knobbed):
+    """Routed images are priced without the audit item except for the audited share, which is the
+    decision function's AUDIT_SAMPLE_RATE as synthesized (0.02 by default, 0.5 through context)."""
+    base, changed = estimate(cost_inputs(assembly)), estimate(cost_inputs(knobbed))
+    plain, audited = base.outcomes["routed"], base.outcomes["routed"]["audited"]
+    assert audited["share_of_outcome"] == pytest.approx(0.02)
+    assert changed.outcomes["routed"]["audited"]["share_of_outcome"] == pytest.approx(0.5)
+    assert "Open audit review" in audited["states"] and "Open audit review" not in plain["states"]
+    extra = audited["transitions"] - plain["transitions"]
+    assert extra >= 1
+    routed_per_month = plain["share"] * base.images_per_month
+    transitions = lambda e: next(i.quantity for i in e.items if i.item == "Standard state transitions")  # noqa: E731
+    assert transitions(changed) - transitions(base) == pytest.approx(routed_per_month * (0.5 - 0.02) * extra)
+    open_review = next(fn for fn, n in base.outcomes["review"]["lambda_invocations"].items() if fn.startswith("OpenReview"))
+    assert base.outcomes["routed"]["lambda_invocations"][open_review] == pytest.approx(0.02)
+    assert changed.outcomes["routed"]["lambda_invocations"][open_review] == pytest.approx(0.5)
 
 
 def test_capture_sampling_and_instance_type_from_context_change_the_estimate(assembly, knobbed):
