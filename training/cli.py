@@ -10,6 +10,7 @@ import json
 import os
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from scones_contracts.decision import DEFAULT_THRESHOLD, validate_threshold
@@ -151,12 +152,20 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def run_bench(args: argparse.Namespace) -> int:
-    from training.bench import run_model_bench
+def bench_config(args: argparse.Namespace):
+    """The recipe `scones bench-model` trains: the default one, with the flags' threads, seed and epochs.
+    With its default flags (on 2+ CPUs) it is `TrainConfig()`, the demo's recipe, so a model kept
+    with `--out artifacts` is the demo's cached model (what `make bench` relies on)."""
     from training.trainer import TrainConfig
 
-    config = TrainConfig(threads=args.threads, seed=args.seed) if args.epochs is None else \
-        TrainConfig(threads=args.threads, seed=args.seed, epochs=args.epochs)
+    config = TrainConfig(threads=args.threads, seed=args.seed)
+    return config if args.epochs is None else replace(config, epochs=args.epochs)
+
+
+def run_bench(args: argparse.Namespace) -> int:
+    from training.bench import run_model_bench
+
+    config = bench_config(args)
     results = run_model_bench(args.data, config, out_dir=args.out, model_path=args.model,
                               latency_calls=args.latency_calls, log=_log)
     if args.json:

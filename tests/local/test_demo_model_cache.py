@@ -71,3 +71,37 @@ def test_the_recorded_hyperparameters_are_the_whole_config(tiny_model_path):
     """The cache compares asdict(TrainConfig): the artifact must record every field of it."""
     from training.trainer import TrainConfig
     assert set(load_metadata(tiny_model_path)["hyperparameters"]) == set(asdict(TrainConfig()))
+
+
+def test_bench_model_with_its_default_flags_trains_the_demos_recipe():
+    """`make bench` keeps bench-model's model in artifacts/ for bench-workflow: that is only the
+    demo's cached model if bench-model's recipe is the demo's, TrainConfig()."""
+    from scones.cli import build_parser
+    from training.cli import bench_config
+    from training.trainer import TrainConfig
+
+    args = build_parser().parse_args(["bench-model", "--out", "artifacts", "--threads", str(TrainConfig().threads)])
+    assert bench_config(args) == TrainConfig()
+    assert bench_config(build_parser().parse_args(["bench-model", "--epochs", "3"])).epochs == 3
+
+
+def test_a_model_bench_model_kept_is_reused_by_the_demo_cache(tmp_path, tiny_model_path, monkeypatch):
+    """What bench-model writes with --out (run_training's artifact and metadata) passes the cache's
+    check for the same recipe: bench-workflow then trains nothing."""
+    import training.pipeline
+    from training.bench import run_model_bench
+    from training.constants import SAMPLE_DATA_DIR
+    from training.trainer import TrainConfig
+
+    recipe = TrainConfig(**load_metadata(tiny_model_path)["hyperparameters"])
+    kept = tmp_path / "artifacts"
+    results = run_model_bench(SAMPLE_DATA_DIR, recipe, out_dir=kept, latency_calls=5, throughput_batch=4,
+                              log=lambda line: None)
+    assert results["artifact"] == str(kept / ARTIFACT_NAME)
+
+    trained_again = []
+    monkeypatch.setattr(training.pipeline, "run_training", lambda *args, **kwargs: trained_again.append(args))
+    lines = []
+    path = demo_model.ensure_model(None, 0.93, artifacts_dir=kept, log=lines.append, config=recipe)
+    assert path == kept / ARTIFACT_NAME and trained_again == []
+    assert "reusing cached model" in lines[0]
