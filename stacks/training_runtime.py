@@ -37,7 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from scones_contracts.env import ConfigurationError
-from scones_contracts.training_recipe import DEFAULT_BATCH_SIZE, DEFAULT_WIDTH, work_of
+from scones_contracts.training_recipe import work_of
 
 from .config import SconesConfig
 from .config_groups import GPU_INSTANCE_FAMILIES
@@ -162,9 +162,9 @@ def width_scale(width: int, measured_width: int) -> float:
 
 
 def measured_size(profile: str, precision: str, table: dict | None = None) -> tuple[int, int]:
-    """(width, batch size) the table's row was measured at (rows without them: the recipe's defaults)."""
+    """(width, batch size) the table's row was measured at (every row records them)."""
     row = (table or throughput_table())["rows"][(profile, precision, 1)]
-    return int(row.get("width", DEFAULT_WIDTH)), int(row.get("batch_size", DEFAULT_BATCH_SIZE))
+    return int(row["width"]), int(row["batch_size"])
 
 
 def estimate(config: SconesConfig, n_images: int, instance_type: str | None = None,

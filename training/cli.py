@@ -154,8 +154,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
 def bench_config(args: argparse.Namespace):
     """The recipe `scones bench-model` trains: the default one, with the flags' threads, seed and epochs.
-    With its default flags (on 2+ CPUs) it is `TrainConfig()`, the demo's recipe, so a model kept
-    with `--out artifacts` is the demo's cached model (what `make bench` relies on)."""
+    With its default flags (and at least TrainConfig().threads CPUs) it is `TrainConfig()`, the demo's
+    recipe, so a model kept with `--out artifacts` is the demo's cached model (what `make bench` relies on)."""
     from training.trainer import TrainConfig
 
     config = TrainConfig(threads=args.threads, seed=args.seed)
@@ -216,6 +216,8 @@ def run_etl(args: argparse.Namespace) -> int:
 
 
 def register(subparsers) -> None:
+    from training.trainer import TrainConfig  # add_train_arguments imports it too
+
     train = subparsers.add_parser("train", help="train the classifier and write model.tar.gz",
                                   description="Train ResNet-9 on a .lst dataset, calibrate, write the SageMaker artifact.")
     add_train_arguments(train)
@@ -238,7 +240,7 @@ def register(subparsers) -> None:
     bench.add_argument("--out", type=Path, default=None, help="keep the trained artifact here")
     bench.add_argument("--epochs", type=int, default=None)
     bench.add_argument("--seed", type=int, default=0)
-    bench.add_argument("--threads", type=int, default=min(2, os.cpu_count() or 1))
+    bench.add_argument("--threads", type=int, default=min(TrainConfig().threads, os.cpu_count() or 1))
     bench.add_argument("--latency-calls", type=int, default=200)
     bench.add_argument("--json", action="store_true", help="print the results as one JSON line")
     bench.set_defaults(func=run_bench)

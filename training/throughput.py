@@ -58,14 +58,14 @@ def measure_in_process(precision: str, threads: int, steps: int, warmup: int = 3
     from training.precision import choose_precision
     from training.trainer import TrainConfig, TrainStep, deterministic_torch, new_network
 
-    width = width or TrainConfig().width
-    batch_size = batch_size or TrainConfig().batch_size
-    config = replace(TrainConfig(), width=width, batch_size=batch_size, threads=threads, precision=precision)
+    defaults = TrainConfig()
+    config = replace(defaults, width=width or defaults.width, batch_size=batch_size or defaults.batch_size,
+                     threads=threads, precision=precision)
     resolved = choose_precision(precision)
     with deterministic_torch(threads, resolved.device):
         generator = torch.Generator().manual_seed(1)
-        images = torch.randn(batch_size, 3, 32, 32, generator=generator)
-        targets = torch.randint(0, 2, (batch_size,), generator=generator).to(resolved.device)
+        images = torch.randn(config.batch_size, 3, 32, 32, generator=generator)
+        targets = torch.randint(0, 2, (config.batch_size,), generator=generator).to(resolved.device)
         step = TrainStep(new_network(config, 0, resolved.device).train(), config, resolved, generator)
         for _ in range(warmup):
             step(images, targets, 0.05).item()
@@ -79,7 +79,7 @@ def measure_in_process(precision: str, threads: int, steps: int, warmup: int = 3
                            "cpu_ms": 1000 * (time.process_time() - cpu) / steps, "load_before": load,
                            "load_after": os.getloadavg()[0]})
     return {"precision": resolved.name, "precision_reason": resolved.reason, "threads": threads, "steps": steps,
-            "repeats": repeats, "width": width, "batch_size": batch_size,
+            "repeats": repeats, "width": config.width, "batch_size": config.batch_size,
             "wall_ms": round(min(b["wall_ms"] for b in blocks), 1), "cpu_ms": round(min(b["cpu_ms"] for b in blocks), 1),
             "load": [round(min(b["load_before"] for b in blocks), 2), round(max(b["load_after"] for b in blocks), 2)]}
 

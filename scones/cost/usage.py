@@ -29,7 +29,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from scones_contracts.review import AUDIT_SAMPLE_RATE_VARIABLE, REASON_AUDIT
+from scones_contracts.review import AUDIT_SAMPLE_RATE_VARIABLE, REASON_AUDIT, validate_rate
 
 from .definition import Path, costliest, token_target, walk
 from .inventory import HOURS_PER_MONTH, Inventory, StateMachine
@@ -76,10 +76,14 @@ class Assumptions:
             raise ValueError("busy_hours_per_day must be within (0, 24]")
 
 
+def takes_catch(path: Path) -> bool:
+    """Whether the path leaves a state through its Catch (a failure handled, not a clean run)."""
+    return any(step.failed for step in path.steps)
+
+
 def priced_outcome(path: Path) -> str:
     """The outcome a path is priced as (see the module docstring)."""
-    clean = not any(step.failed for step in path.steps)
-    if path.outcome != "failed" and clean and any((step.resource or "").endswith(".waitForTaskToken")
+    if path.outcome != "failed" and not takes_catch(path) and any((step.resource or "").endswith(".waitForTaskToken")
                                                   for step in path.steps):
         return "review"
     return path.outcome
@@ -95,7 +99,7 @@ def paths_by_priced_outcome(paths: list[Path]) -> dict[str, list[Path]]:
 def pricing_path(outcome: str, paths: list[Path]) -> Path:
     """The path `outcome` is priced by: for "failed" the costliest of all (every retry spent), for the
     others the costliest that takes no Catch (when there is one)."""
-    clean = [p for p in paths if not any(step.failed for step in p.steps)]
+    clean = [p for p in paths if not takes_catch(p)]
     return costliest(paths if outcome == "failed" else (clean or paths))
 
 
@@ -110,26 +114,17 @@ def opens_audit_item(path: Path) -> bool:
     return False
 
 
-def audit_sample_rate(machine: StateMachine, inventory: Inventory) -> float | None:
-    """The AUDIT_SAMPLE_RATE of the functions `machine` invokes (None: none sets it).
+def audit_sample_rate(machine: StateMachine, paths: list[Path], inventory: Inventory) -> float | None:
+    """The AUDIT_SAMPLE_RATE of the functions `machine` invokes on `paths` (None: none sets it).
     Raises ValueError when they disagree or the value is not a share in [0, 1]."""
-    invoked = {_lambda_target(step, step.resource) for path in walk(machine.definition) for step in path.steps
+    invoked = {_lambda_target(step, step.resource) for path in paths for step in path.steps
                if step.type == "Task" and step.resource and _action(step.resource)[0] == "lambda"}
     values = {inventory.functions[fn].environment[AUDIT_SAMPLE_RATE_VARIABLE] for fn in invoked
               if fn in inventory.functions and AUDIT_SAMPLE_RATE_VARIABLE in inventory.functions[fn].environment}
-    if not values:
-        return None
     if len(values) > 1:
         raise ValueError(f"the functions of {machine.logical_id} set different {AUDIT_SAMPLE_RATE_VARIABLE}: "
                          f"{sorted(values)}")
-    value = values.pop()
-    try:
-        rate = float(value)
-    except ValueError:
-        raise ValueError(f"{AUDIT_SAMPLE_RATE_VARIABLE} = {value!r} is not a number") from None
-    if not 0.0 <= rate <= 1.0:
-        raise ValueError(f"{AUDIT_SAMPLE_RATE_VARIABLE} = {value!r} is not within 0..1")
-    return rate
+    return validate_rate(values.pop(), AUDIT_SAMPLE_RATE_VARIABLE) if values else None
 
 
 def weighted_paths(outcome: str, paths: list[Path], audit_rate: float | None) -> list[tuple[float, Path]]:
@@ -137,9 +132,9 @@ def weighted_paths(outcome: str, paths: list[Path], audit_rate: float | None) ->
     images with a known audit rate the costliest clean path without the audit item (1 - rate) and
     the costliest with it (rate)."""
     if outcome == "routed" and audit_rate is not None:
-        clean = [p for p in paths if not any(step.failed for step in p.steps)]
+        clean = [p for p in paths if not takes_catch(p)]
         audited = [p for p in clean if opens_audit_item(p)]
-        plain = [p for p in clean if not opens_audit_item(p)]
+        plain = [p for p in clean if p not in audited]
         if audited and plain:
             return [(1.0 - audit_rate, costliest(plain)), (audit_rate, costliest(audited))]
     return [(1.0, pricing_path(outcome, paths))]
@@ -253,12 +248,11 @@ def _history_bytes(machine: StateMachine, outcome: str | None, path: Path, measu
 
 
 def execution_usage(machine: StateMachine, outcome: str | None, inventory: Inventory,
-                    measurements: Measurements, a: Assumptions, depth: int = 0,
-                    paths: list[Path] | None = None, path: Path | None = None) -> Counter:
+                    measurements: Measurements, a: Assumptions, depth: int = 0, path: Path | None = None) -> Counter:
     """One execution of `machine` ending in `outcome` that takes `path` (default: the outcome's
     pricing path; None outcome: its costliest path of all)."""
     if path is None:
-        all_paths = paths or walk(machine.definition)
+        all_paths = walk(machine.definition)
         grouped = paths_by_priced_outcome(all_paths)
         path = pricing_path(outcome, grouped[outcome]) if outcome in grouped else costliest(all_paths)
     usage = path_usage(path, inventory, measurements, a, depth)
@@ -283,7 +277,7 @@ def image_usage(machine: StateMachine, inventory: Inventory, measurements: Measu
     if missing:
         raise ValueError(f"state machine {machine.logical_id} has no path ending in {missing}; "
                          f"its outcomes are {sorted(grouped)}")
-    audit_rate = audit_sample_rate(machine, inventory)
+    audit_rate = audit_sample_rate(machine, paths, inventory)
     expected: Counter = Counter()
     table: dict[str, dict[str, Any]] = {}
     for outcome, share in mix.items():

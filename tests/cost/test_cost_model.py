@@ -10,8 +10,9 @@ from dataclasses import replace
 
 import pytest
 
+from scones.cost.definition import walk
 from scones.cost.estimate import estimate, levers
-from scones.cost.inventory import Bucket, Function, LifecycleRule, StateMachine
+from scones.cost.inventory import Bucket, Function, Inventory, LifecycleRule, StateMachine
 from scones.cost.model import GB, endpoint_instances, stored_gb
 from scones.cost.operations import traced_per_month
 from scones.cost.usage import Assumptions, audit_sample_rate, outcome_mix
@@ -43,7 +44,7 @@ def test_standard_transitions_lambda_sqs_and_s3_reads_by_hand():
     assert result.per_million_images == pytest.approx(result.monthly_total / 730 * 1e6)
 
 
-def _audited(rate: str | None) -> tuple:
+def _audited(rate: str | None) -> Inventory:
     """The helpers' machine with an audit branch before Routed: Audit? -> Open audit (F1, reason
     audit) -> Routed, or straight to Routed; F1's AUDIT_SAMPLE_RATE is `rate` (None: not set)."""
     definition = copy.deepcopy(DEFINITION)
@@ -77,11 +78,13 @@ def test_the_audited_share_of_routed_images_is_weighted_by_the_rate_in_the_templ
     assert item(none, "Step Functions", "Standard state transitions").quantity == pytest.approx(4.0 * 730)
 
 
-@pytest.mark.parametrize("rate, fragment", [("2", "not within 0..1"), ("often", "not a number")])
+@pytest.mark.parametrize("rate, fragment", [("2", "must be between 0 and 1, got '2'"),
+                                            ("often", "must be a number between 0 and 1, got 'often'")])
 def test_an_audit_rate_the_model_cannot_use_is_named(rate, fragment):
     audited = _audited(rate)
-    with pytest.raises(ValueError, match=f"AUDIT_SAMPLE_RATE = '{rate}' is {fragment}"):
-        audit_sample_rate(audited.state_machines["Machine"], audited)
+    machine = audited.state_machines["Machine"]
+    with pytest.raises(ValueError, match=f"AUDIT_SAMPLE_RATE {fragment}"):
+        audit_sample_rate(machine, walk(machine.definition), audited)
 
 
 def test_express_instead_of_standard_by_hand():
